@@ -1,0 +1,76 @@
+"""GClip: clip the whole update tree to a global Euclidean norm."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from acclip_optax import _validation
+
+
+class ClipGlobalState(NamedTuple):
+  """State of :func:`clip_global`: the step count that drives a schedule."""
+  count: jax.Array  # shape=(), int32
+
+
+def global_norm(updates: optax.Updates) -> jax.Array:
+  """Euclidean norm of a whole tree, accumulated in at least float32."""
+  leaves = jax.tree.leaves(updates)
+  if not leaves:
+    return jnp.zeros([], jnp.float32)
+  return jnp.sqrt(sum(
+      jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))))
+      for x in leaves))
+
+
+def clip_global(max_norm: optax.ScalarOrSchedule) -> optax.GradientTransformation:
+  r"""Global clipping (GClip): rescales the whole tree to norm at most ``tau_k``.
+
+  .. math::
+
+    u_k \leftarrow \min\left\{\frac{\tau_k}{\|u_k\|}, 1\right\} u_k,
+
+  with :math:`\|\cdot\|` the Euclidean norm over every leaf of the update
+  tree. The direction is kept; only the length shrinks. A zero tree stays zero
+  (no 0/0). Unlike :func:`optax.clip_by_global_norm`, the threshold may be a
+  schedule of the step count, as the theory prescribes (thresholds growing like
+  :math:`k^{1/\alpha}`, see :func:`heavy_tail_threshold_schedule`).
+
+  Args:
+    max_norm: the threshold :math:`\tau_k > 0`, a float or an Optax schedule
+      of the step count (0 at the first update).
+
+  Returns:
+    A :class:`optax.GradientTransformation` with state :class:`ClipGlobalState`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import acclip_optax
+    >>> clip = acclip_optax.clip_global(max_norm=1.0)
+    >>> updates = {'a': jnp.array([3.0, 0.0]), 'b': jnp.array([4.0])}
+    >>> clipped, _ = clip.update(updates, clip.init(updates))
+    >>> print(clipped['a'], clipped['b'])
+    [0.6 0. ] [0.8]
+
+  References:
+    Zhang et al., `Why are Adaptive Methods Good for Attention Models?
+    <https://arxiv.org/abs/1912.03194>`_, NeurIPS 2020 (Algorithm 1, GClip).
+  """
+  _validation.check_positive("max_norm", max_norm)
+
+  def init_fn(params):
+    del params
+    return ClipGlobalState(count=jnp.zeros([], jnp.int32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    tau = max_norm(state.count) if callable(max_norm) else max_norm
+    norm = global_norm(updates)
+    clip = norm > tau
+    # min(tau / ||u||, 1), with the division only where it is taken.
+    scale = jnp.where(clip, tau / jnp.where(clip, norm, 1.0), 1.0)
+    updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
+    return updates, ClipGlobalState(count=optax.safe_increment(state.count))
+
+  return optax.GradientTransformation(init_fn, update_fn)
