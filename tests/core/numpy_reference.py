@@ -1,0 +1,63 @@
+"""Plain-NumPy transcriptions of the paper's update rules (float64).
+
+Written from the paper's formulas, independently of the library, so that the
+tests compare the library against the math and not against itself.
+"""
+
+import numpy as np
+
+
+def gclip(u_leaves, tau):
+  """GClip: min(tau / ||u||, 1) * u, the norm over all leaves."""
+  norm = np.sqrt(sum(float(np.sum(np.square(u))) for u in u_leaves))
+  factor = 1.0 if norm <= tau else tau / norm
+  return [factor * u for u in u_leaves]
+
+
+def cclip(u, tau):
+  """CClip: min(tau / |u|, 1) * u per coordinate (u = 0 stays 0)."""
+  out = np.array(u, dtype=np.float64, copy=True)
+  a = np.abs(out)
+  big = a > tau
+  out[big] = (np.broadcast_to(tau, out.shape)[big] / a[big]) * out[big]
+  return out
+
+
+class ACClip:
+  """ACClip (section 3) with the library's optional start and bias correction."""
+
+  def __init__(self, shapes, b1=0.9, b2=0.99, eps=1e-5, alpha=1.0,
+               tau_init="zero", bias_correction=False):
+    self.b1, self.b2, self.eps, self.alpha = b1, b2, eps, alpha
+    self.tau_init, self.bias_correction = tau_init, bias_correction
+    self.m = [np.zeros(s) for s in shapes]
+    self.tau_a = [np.zeros(s) for s in shapes]  # tau_k ** alpha
+    self.k = 0
+
+  def step(self, grads):
+    self.k += 1
+    out = []
+    for i, g in enumerate(grads):
+      g = np.asarray(g, np.float64)
+      self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
+      if self.tau_init == "first_grad" and self.k == 1:
+        self.tau_a[i] = np.abs(g) ** self.alpha
+      else:
+        self.tau_a[i] = (self.b2 * self.tau_a[i]
+                         + (1 - self.b2) * np.abs(g) ** self.alpha)
+      m, ta = self.m[i], self.tau_a[i]
+      if self.bias_correction:
+        m = m / (1 - self.b1 ** self.k)
+        if self.tau_init == "zero":
+          ta = ta / (1 - self.b2 ** self.k)
+      tau = ta ** (1.0 / self.alpha)
+      factor = np.minimum(tau / (np.abs(m) + self.eps), 1.0)
+      out.append(factor * m)
+    return out
+
+
+def heavy_tailed_grads(rng, shapes, steps, df=1.5):
+  """Student-t gradients (infinite variance for df <= 2), mixed scales."""
+  scales = [10.0 ** rng.uniform(-2, 1) for _ in shapes]
+  return [[s * rng.standard_t(df, size=shape) for s, shape in zip(scales, shapes)]
+          for _ in range(steps)]
