@@ -27,12 +27,14 @@ class ACClip:
   """ACClip (section 3) with the library's optional start and bias correction."""
 
   def __init__(self, shapes, b1=0.9, b2=0.99, eps=1e-5, alpha=1.0,
-               tau_init="zero", bias_correction=False):
+               tau_init="zero", bias_correction=False, store=None):
     self.b1, self.b2, self.eps, self.alpha = b1, b2, eps, alpha
     self.tau_init, self.bias_correction = tau_init, bias_correction
     self.m = [np.zeros(s) for s in shapes]
     self.tau_a = [np.zeros(s) for s in shapes]  # tau_k ** alpha
     self.k = 0
+    # Rounds the accumulators after each step (e.g. to bfloat16 storage).
+    self.store = (lambda a: a) if store is None else store
 
   def step(self, grads):
     self.k += 1
@@ -46,6 +48,7 @@ class ACClip:
         self.tau_a[i] = (self.b2 * self.tau_a[i]
                          + (1 - self.b2) * np.abs(g) ** self.alpha)
       m, ta = self.m[i], self.tau_a[i]
+      self.m[i], self.tau_a[i] = self.store(m), self.store(ta)
       if self.bias_correction:
         m = m / (1 - self.b1 ** self.k)
         if self.tau_init == "zero":

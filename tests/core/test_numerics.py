@@ -54,6 +54,24 @@ def test_scale_by_acclip_matches_paper_rule(alpha, tau_init, bias_correction):
                                  err_msg=f"step {k + 1}")
 
 
+@pytest.mark.parametrize("alpha", [1.0, 1.5, 2.0, 1.3])
+def test_bf16_accumulators_match_reference_with_bf16_storage(alpha):
+  """Arithmetic in float32, m and tau^alpha stored in bfloat16 between steps."""
+  import ml_dtypes  # pylint: disable=import-outside-toplevel
+  to_bf16 = lambda a: np.asarray(a).astype(ml_dtypes.bfloat16).astype(np.float64)
+  rng = np.random.default_rng(11)
+  grads = ref.heavy_tailed_grads(rng, SHAPES, STEPS)
+  expected = ref.ACClip(SHAPES, alpha=alpha, store=to_bf16)
+  got = _run(acclip_optax.scale_by_acclip(alpha=alpha, accumulator_dtype=jnp.bfloat16),
+             grads)
+  for k, (g, out) in enumerate(zip(grads, got)):
+    want = expected.step(g)
+    for w, o in zip(want, out):
+      np.testing.assert_allclose(o, w, rtol=2e-2,
+                                 atol=1e-2 * np.max(np.abs(w), initial=1e-3),
+                                 err_msg=f"step {k + 1}")
+
+
 def test_scale_by_acclip_clips_somewhere_and_not_everywhere():
   # Guards the test above against a trivially passing configuration.
   rng = np.random.default_rng(0)

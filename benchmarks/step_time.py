@@ -1,0 +1,238 @@
+r"""Step time of every transform against optax and against the memory-traffic floor.
+
+An optimizer update is elementwise work: its cost is the memory it moves. For
+each optimizer and each parameter tree this measures, in one process and side
+by side:
+
+* the median time of one jitted update (params and state donated), in ms;
+* its ratio to ``optax.adamw`` on the same tree;
+* its ratio to the **traffic floor**: a trivial jitted, donated kernel that
+  reads the same params, gradient and state leaves and writes the same params
+  and state leaves (``p + g``, ``s + g``), i.e. the cost of moving those arrays;
+* compile time, and state bytes per parameter (from ``jax.eval_shape`` and
+  the compiled memory analysis).
+
+Trees: (a) one 32M-parameter leaf, past the last-level cache; (b) a
+BERT-base-shaped tree (~200 leaves, ~110M parameters); (c) 2,000 tiny leaves.
+
+Run:  python benchmarks/step_time.py [--trees=single,bert,tiny] [--repeats=7]
+      [--json=benchmarks/results/step_time_cpu.json]
+On a GPU machine the same command runs on the GPU and adds the measured
+device-to-device copy bandwidth and each row's achieved GB/s.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import acclip_optax
+
+
+def optimizers():
+  """name -> (transform, threshold row of the acceptance table or None)."""
+  lr = 1e-3
+  return {
+      "optax.sgd": optax.sgd(lr),
+      "optax.adam": optax.adam(lr),
+      "optax.adamw": optax.adamw(lr),
+      "clip_by_global_norm+adamw": optax.chain(
+          optax.clip_by_global_norm(1.0), optax.adamw(lr)),
+      "clipped_sgd(global)": acclip_optax.clipped_sgd(lr, 1.0),
+      "clipped_sgd(coordinate)": acclip_optax.clipped_sgd(lr, 1.0, mode="coordinate"),
+      "scale_by_acclip(a=1)": optax.chain(acclip_optax.scale_by_acclip(alpha=1.0),
+                                          optax.scale(-lr)),
+      "scale_by_acclip(a=1.5)": optax.chain(acclip_optax.scale_by_acclip(alpha=1.5),
+                                            optax.scale(-lr)),
+      "scale_by_acclip(a=2)": optax.chain(acclip_optax.scale_by_acclip(alpha=2.0),
+                                          optax.scale(-lr)),
+      "scale_by_acclip(a=1.3)": optax.chain(acclip_optax.scale_by_acclip(alpha=1.3),
+                                            optax.scale(-lr)),
+      "acclip(a=1)": acclip_optax.acclip(lr),
+      "acclip(a=1, bf16 acc)": acclip_optax.acclip(lr, accumulator_dtype=jnp.bfloat16),
+  }
+
+
+# Acceptance thresholds (ratio to the traffic floor), issue "Performance".
+FLOOR_TARGETS = {
+    "scale_by_acclip(a=1)": 1.10, "acclip(a=1)": 1.10,
+    "scale_by_acclip(a=2)": 1.25, "scale_by_acclip(a=1.5)": 2.0,
+    "scale_by_acclip(a=1.3)": 2.5, "clipped_sgd(global)": 1.35,
+}
+
+
+def bert_base_shapes():
+  """The parameter shapes of BERT-base (12 layers, d=768, vocab 30522)."""
+  d, ff, vocab, layers = 768, 3072, 30522, 12
+  shapes = {"embed/word": (vocab, d), "embed/position": (512, d),
+            "embed/type": (2, d), "embed/ln_scale": (d,), "embed/ln_bias": (d,)}
+  for i in range(layers):
+    p = f"layer{i:02d}/"
+    for n in ("q", "k", "v", "o"):
+      shapes[p + n + "_kernel"] = (d, d)
+      shapes[p + n + "_bias"] = (d,)
+    shapes.update({p + "ln1_scale": (d,), p + "ln1_bias": (d,),
+                   p + "ff1_kernel": (d, ff), p + "ff1_bias": (ff,),
+                   p + "ff2_kernel": (ff, d), p + "ff2_bias": (d,),
+                   p + "ln2_scale": (d,), p + "ln2_bias": (d,)})
+  shapes.update({"pooler/kernel": (d, d), "pooler/bias": (d,),
+                 "mlm/transform_kernel": (d, d), "mlm/transform_bias": (d,),
+                 "mlm/ln_scale": (d,), "mlm/ln_bias": (d,), "mlm/out_bias": (vocab,)})
+  return shapes
+
+
+def make_tree(kind):
+  if kind == "single":
+    shapes = {"w": (32 * 2 ** 20,)}
+  elif kind == "bert":
+    shapes = bert_base_shapes()
+  elif kind == "tiny":
+    shapes = {f"leaf{i:04d}": (8, 8) for i in range(2000)}
+  else:
+    raise ValueError(f"unknown tree {kind!r}; allowed: single, bert, tiny")
+  key = jax.random.PRNGKey(0)
+  return {k: jax.random.normal(jax.random.fold_in(key, i), s, jnp.float32) * 0.02
+          for i, (k, s) in enumerate(sorted(shapes.items()))}
+
+
+def floor_step(params, state, grads):
+  """Reads params, state and grads; writes params and state. Nothing else."""
+  def touch(s):
+    if not hasattr(s, "shape") or s.ndim == 0:
+      return s
+    return s + jnp.ones((), s.dtype)
+  new_params = jax.tree.map(lambda p, g: p + g, params, grads)
+  new_state = jax.tree.map(touch, state)
+  # Read the gradient once more per state leaf shaped like it, as a real update does.
+  return new_params, new_state
+
+
+def timed(fn, args, repeats, make_args):
+  times = []
+  out = None
+  for _ in range(repeats):
+    args = make_args(out, args)
+    start = time.perf_counter()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times[1:] if repeats > 2 else times), out
+
+
+def bench_tree(kind, repeats, names):
+  params = make_tree(kind)
+  n = sum(x.size for x in jax.tree.leaves(params))
+  grads = jax.tree.map(lambda x: x * 0.5 + 1e-3, params)
+  rows = {}
+  for name, tx in optimizers().items():
+    if names and name not in names and name != "optax.adamw":
+      continue
+
+    def step(params, state, grads, tx=tx):
+      updates, state = tx.update(grads, state, params)
+      return optax.apply_updates(params, updates), state
+
+    state_shape = jax.eval_shape(tx.init, params)
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state_shape))
+    state = jax.jit(tx.init)(params)
+    t0 = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+    compile_s = time.perf_counter() - t0
+    floor_compiled = jax.jit(floor_step, donate_argnums=(0, 1)).lower(
+        params, state, grads).compile()
+    mem = compiled.memory_analysis()
+    temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
+    # Alternate the optimizer and its floor so both see the same machine load.
+    p_opt = jax.tree.map(jnp.copy, params)
+    s_opt = state
+    p_fl = jax.tree.map(jnp.copy, params)
+    s_fl = jax.tree.map(jnp.copy, state)
+    t_opt, t_fl = [], []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      p_opt, s_opt = compiled(p_opt, s_opt, grads)
+      jax.block_until_ready(p_opt)
+      t_opt.append(time.perf_counter() - start)
+      start = time.perf_counter()
+      p_fl, s_fl = floor_compiled(p_fl, s_fl, grads)
+      jax.block_until_ready(p_fl)
+      t_fl.append(time.perf_counter() - start)
+    t_opt, t_fl = statistics.median(t_opt[1:]), statistics.median(t_fl[1:])
+    moved = 4 * n * 3 + 2 * state_bytes  # read p, g; write p; read+write state
+    rows[name] = dict(ms=1e3 * t_opt, floor_ms=1e3 * t_fl, ratio_floor=t_opt / t_fl,
+                      compile_s=compile_s, state_bytes_per_param=state_bytes / n,
+                      temp_bytes=temp, gb_per_s=moved / t_opt / 1e9)
+    del p_opt, s_opt, p_fl, s_fl, state
+  base = rows["optax.adamw"]
+  for r in rows.values():
+    r["ratio_adamw"] = r["ms"] / base["ms"]
+    r["compile_ratio_adamw"] = r["compile_s"] / base["compile_s"]
+  return dict(num_params=int(n), num_leaves=len(jax.tree.leaves(params)), rows=rows)
+
+
+def copy_bandwidth(nbytes=1 << 30):
+  x = jnp.ones((nbytes // 4,), jnp.float32)
+  f = jax.jit(lambda a: a * 1.0000001)
+  jax.block_until_ready(f(x))
+  times = []
+  for _ in range(5):
+    s = time.perf_counter()
+    jax.block_until_ready(f(x))
+    times.append(time.perf_counter() - s)
+  return 2 * nbytes / statistics.median(times) / 1e9
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--trees", default="single,bert,tiny")
+  ap.add_argument("--repeats", type=int, default=7)
+  ap.add_argument("--only", default="", help="comma-separated optimizer names")
+  ap.add_argument("--json", default="benchmarks/results/step_time_"
+                  f"{jax.default_backend()}.json")
+  args = ap.parse_args()
+  names = [s for s in args.only.split(",") if s]
+  result = dict(backend=jax.default_backend(), device=str(jax.devices()[0]),
+                cpu_count=os.cpu_count(), machine=platform.machine(),
+                date=time.strftime("%Y-%m-%d"), jax=jax.__version__, optax=optax.__version__,
+                copy_gb_per_s=copy_bandwidth(), trees={})
+  print(f"backend {result['backend']} ({result['device']}), {result['cpu_count']} cores, "
+        f"copy bandwidth {result['copy_gb_per_s']:.1f} GB/s (read+write)")
+  for kind in args.trees.split(","):
+    t0 = time.time()
+    res = bench_tree(kind, args.repeats, names)
+    result["trees"][kind] = res
+    print(f"\n[{kind}] {res['num_params'] / 1e6:.1f}M params in {res['num_leaves']} "
+          f"leaves ({time.time() - t0:.0f}s)")
+    print(f"{'optimizer':26s} {'ms':>8s} {'x adamw':>8s} {'x floor':>8s} {'target':>7s}"
+          f" {'GB/s':>6s} {'compile s':>9s} {'x adamw':>8s} {'state B/p':>9s}")
+    for name, r in res["rows"].items():
+      tgt = FLOOR_TARGETS.get(name)
+      ok = "" if tgt is None else (f"<={tgt:.2f}" + ("" if r["ratio_floor"] <= tgt else "!"))
+      print(f"{name:26s} {r['ms']:8.2f} {r['ratio_adamw']:8.2f} {r['ratio_floor']:8.2f}"
+            f" {ok:>7s} {r['gb_per_s']:6.1f} {r['compile_s']:9.2f}"
+            f" {r['compile_ratio_adamw']:8.2f} {r['state_bytes_per_param']:9.2f}")
+  if "single" in result["trees"] and "bert" in result["trees"]:
+    print("\nPer-step overhead of the BERT-shaped tree over the single leaf "
+          "(time per parameter, ratio - 1):")
+    s, b = result["trees"]["single"], result["trees"]["bert"]
+    for name in b["rows"]:
+      if name in s["rows"]:
+        per_s = s["rows"][name]["ms"] / s["num_params"]
+        per_b = b["rows"][name]["ms"] / b["num_params"]
+        result["trees"]["bert"]["rows"][name]["overhead_vs_single"] = per_b / per_s - 1
+        print(f"  {name:26s} {100 * (per_b / per_s - 1):+6.1f}%")
+  os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+  with open(args.json, "w") as f:
+    json.dump(result, f, indent=2)
+  print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+  main()
