@@ -152,11 +152,13 @@ def scale_by_acclip(
       decay2 = jnp.where(state.count == 0, 0.0, b2)
     else:
       decay2 = b2
+    # None skips the multiply altogether (fewer ops to compile on big trees).
+    m_corr = t_corr = None
     if bias_correction:
       m_corr = 1.0 / (1.0 - b1 ** count_inc)
-      t_corr = (1.0 / (1.0 - b2 ** count_inc)) if tau_init == "zero" else 1.0
-    else:
-      m_corr = t_corr = 1.0
+      if tau_init == "zero":
+        t_corr = 1.0 / (1.0 - b2 ** count_inc)
+    scaled = lambda x, c: x if c is None else x * c  # pylint: disable=unnecessary-lambda-assignment
 
     is_none = lambda x: x is None  # pylint: disable=unnecessary-lambda-assignment
 
@@ -176,7 +178,7 @@ def scale_by_acclip(
         updates, state.tau_alpha, is_leaf=is_none)
     updates = jax.tree.map(
         lambda g, m, v: None if g is None else acclip_direction(
-            m * m_corr, root(v * t_corr, alpha), eps).astype(g.dtype),
+            scaled(m, m_corr), root(scaled(v, t_corr), alpha), eps).astype(g.dtype),
         updates, mu, tau_alpha, is_leaf=is_none)
     mu = optax.tree.cast_like(mu, state.mu)
     tau_alpha = optax.tree.cast_like(tau_alpha, state.tau_alpha)
