@@ -2,7 +2,6 @@
 
 from typing import Any, NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -59,6 +58,17 @@ def acclip_direction(m: jax.Array, tau: jax.Array, eps: Any) -> jax.Array:
   denom = jnp.abs(m) + eps
   clip = denom > tau
   return jnp.where(clip, m * (tau / jnp.where(clip, denom, 1)), m)
+
+
+def _compute_dtype(g: jax.Array, acc: jax.Array) -> Any:
+  """Arithmetic dtype: the wider of gradient and accumulator, at least f32."""
+  return jnp.promote_types(jnp.promote_types(g.dtype, acc.dtype), jnp.float32)
+
+
+def _map_present(fn, updates, *trees):
+  """``jax.tree.map`` that leaves ``None`` updates (masked leaves) as ``None``."""
+  return jax.tree.map(lambda g, *xs: None if g is None else fn(g, *xs),
+                      updates, *trees, is_leaf=lambda x: x is None)
 
 
 def scale_by_acclip(
@@ -152,34 +162,30 @@ def scale_by_acclip(
       decay2 = jnp.where(state.count == 0, 0.0, b2)
     else:
       decay2 = b2
-    # None skips the multiply altogether (fewer ops to compile on big trees).
+    # Without bias correction no multiply is emitted (fewer ops to compile).
     m_corr = t_corr = None
     if bias_correction:
       m_corr = 1.0 / (1.0 - b1 ** count_inc)
       if tau_init == "zero":
         t_corr = 1.0 / (1.0 - b2 ** count_inc)
-    scaled = lambda x, c: x if c is None else x * c  # pylint: disable=unnecessary-lambda-assignment
 
-    is_none = lambda x: x is None  # pylint: disable=unnecessary-lambda-assignment
+    def new_mu(g, m):
+      dtype = _compute_dtype(g, m)
+      return b1 * m.astype(dtype) + (1.0 - b1) * g.astype(dtype)
 
-    def compute_dtype(g, acc):
-      return jnp.promote_types(jnp.promote_types(g.dtype, acc.dtype),
-                               jnp.float32)
+    def new_tau_alpha(g, v):
+      dtype = _compute_dtype(g, v)
+      return decay2 * v.astype(dtype) + (1.0 - decay2) * abs_pow(
+          g.astype(dtype), alpha)
 
-    mu = jax.tree.map(
-        lambda g, m: None if g is None else (
-            b1 * m.astype(compute_dtype(g, m))
-            + (1.0 - b1) * g.astype(compute_dtype(g, m))),
-        updates, state.mu, is_leaf=is_none)
-    tau_alpha = jax.tree.map(
-        lambda g, v: None if g is None else (
-            decay2 * v.astype(compute_dtype(g, v))
-            + (1.0 - decay2) * abs_pow(g.astype(compute_dtype(g, v)), alpha)),
-        updates, state.tau_alpha, is_leaf=is_none)
-    updates = jax.tree.map(
-        lambda g, m, v: None if g is None else acclip_direction(
-            scaled(m, m_corr), root(scaled(v, t_corr), alpha), eps).astype(g.dtype),
-        updates, mu, tau_alpha, is_leaf=is_none)
+    def direction(g, m, v):
+      m = m if m_corr is None else m * m_corr
+      v = v if t_corr is None else v * t_corr
+      return acclip_direction(m, root(v, alpha), eps).astype(g.dtype)
+
+    mu = _map_present(new_mu, updates, state.mu)
+    tau_alpha = _map_present(new_tau_alpha, updates, state.tau_alpha)
+    updates = _map_present(direction, updates, mu, tau_alpha)
     mu = optax.tree.cast_like(mu, state.mu)
     tau_alpha = optax.tree.cast_like(tau_alpha, state.tau_alpha)
     return updates, ScaleByAcclipState(
