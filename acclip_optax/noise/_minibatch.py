@@ -1,0 +1,293 @@
+"""Minibatch gradient noise: a reference gradient and many noise draws."""
+
+import functools
+import sys
+import time
+from typing import Any, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from acclip_optax.noise._source import resolve_source
+
+# Seeds of reference batches start here, far from the noise draws' seeds.
+REFERENCE_SEED_OFFSET = 1 << 30
+
+
+class ReferenceGradient(NamedTuple):
+  """A stand-in for the true gradient, and what it was computed from."""
+  grad: Any  # tree like params, float32
+  num_examples: int  # examples averaged into grad
+  independent: bool  # True: data independent of the noise draws
+  description: str  # one line for reports
+
+
+class Progress:
+  """One-line progress reports with an ETA, at most about ``lines`` of them."""
+
+  def __init__(self, label: str, total: int, enabled: bool, lines: int = 10):
+    self.label, self.total, self.enabled = label, total, enabled
+    self.every = max(1, total // lines)
+    self.start = time.perf_counter()
+
+  def update(self, done: int) -> None:
+    if not self.enabled or (done % self.every and done != self.total):
+      return
+    elapsed = time.perf_counter() - self.start
+    eta = elapsed / done * (self.total - done)
+    print(f"{self.label}: {done}/{self.total} in {elapsed:.1f}s, "
+          f"ETA {eta:.1f}s", file=sys.stderr, flush=True)
+
+
+def _float32(tree: Any) -> Any:
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), tree)
+
+
+def reference_gradient(
+    source: Any,
+    params: Any = None,
+    sample_batch: Any = None,
+    *,
+    batch_size: int = 256,
+    num_batches: int = 16,
+    data: Optional[Any] = None,
+    seed: int = REFERENCE_SEED_OFFSET,
+) -> ReferenceGradient:
+  r"""The gradient that noise is measured against.
+
+  Either the full data (``data``, a batch holding every training example,
+  taken in chunks of ``batch_size``): then :math:`g_\text{ref} = \nabla f`
+  exactly for the empirical loss; or the mean over ``num_batches`` fresh
+  batches of ``batch_size`` drawn with seeds ``seed, seed + 1, ...``
+  (disjoint from the noise draws' seeds), independent of the noise draws.
+
+  With an independent reference of :math:`B_\text{ref}` examples,
+  :math:`\mathbb E\|g_B - g_\text{ref}\|^2 = \operatorname{tr} S
+  (1/B + 1/B_\text{ref})`: noise norms are inflated by
+  :math:`\sqrt{1 + B/B_\text{ref}}` (reported by :func:`minibatch_noise`).
+  (A reference that *contains* the minibatch would deflate them instead, by
+  :math:`1/B - 1/B_\text{ref}`; that is why the draws use other seeds.)
+
+  Args:
+    source: a :class:`NoiseSource`, or ``loss_fn`` followed by ``params`` and
+      ``sample_batch``.
+    params: the params tree (only with a ``loss_fn``).
+    sample_batch: ``sample_batch(seed, batch_size)`` (only with a ``loss_fn``).
+    batch_size: examples per batch (also the chunk size over ``data``).
+    num_batches: number of fresh batches when ``data`` is None.
+    data: optional full data set, a batch dict of every example.
+    seed: first seed of the reference batches.
+
+  Returns:
+    A :class:`ReferenceGradient`.
+  """
+  src = resolve_source(source, params, sample_batch)
+  total = optax.tree.zeros_like(_float32(src.params))
+  if data is not None:
+    n = int(jax.tree.leaves(data)[0].shape[0])
+    for start in range(0, n, batch_size):
+      chunk = jax.tree.map(lambda a: a[start:start + batch_size], data)
+      size = min(batch_size, n - start)
+      total = _accumulate_grad(total, src.params, chunk, jnp.float32(size / n),
+                               loss_fn=src.loss_fn)
+    return ReferenceGradient(
+        total, n, False,
+        f"full data: exact gradient of the empirical loss over {n} examples")
+  for i in range(num_batches):
+    total = _accumulate_grad(total, src.params,
+                             src.sample_batch(seed + i, batch_size),
+                             jnp.float32(1.0 / num_batches),
+                             loss_fn=src.loss_fn)
+  n = num_batches * batch_size
+  return ReferenceGradient(
+      total, n, True,
+      f"large batch: mean gradient over {n} fresh examples "
+      f"({num_batches} x {batch_size}), independent of the noise draws")
+
+
+@functools.partial(jax.jit, static_argnames="loss_fn", donate_argnums=0)
+def _accumulate_grad(total, params, batch, weight, *, loss_fn):
+  """``total + weight * grad loss_fn(params, batch)``, in float32."""
+  grads = jax.grad(loss_fn)(params, batch)
+  return jax.tree.map(lambda t, g: t + weight * g.astype(jnp.float32), total,
+                      grads)
+
+
+def select_coordinates(params: Any, num: int, seed: int = 0) -> np.ndarray:
+  """``num`` distinct flat indices into the params, drawn uniformly, sorted.
+
+  Flat indices count through ``jax.tree.leaves(params)`` in order, each leaf
+  in C order (as :func:`jax.flatten_util.ravel_pytree` does).
+  """
+  size = sum(int(np.size(a)) for a in jax.tree.leaves(params))
+  if not 0 < num <= size:
+    raise ValueError(f"num must be in [1, {size}], got num={num!r}.")
+  return np.sort(np.random.default_rng(seed).choice(size, num, replace=False))
+
+
+def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
+  """``((leaf, (indices within the leaf...)), ...)``: hashable, for jit."""
+  sizes = [int(np.size(a)) for a in jax.tree.leaves(params)]
+  starts = np.cumsum([0] + sizes)
+  picks = []
+  for leaf, (lo, hi) in enumerate(zip(starts[:-1], starts[1:])):
+    sel = coordinates[(coordinates >= lo) & (coordinates < hi)] - lo
+    if sel.size:
+      picks.append((leaf, tuple(int(i) for i in sel)))
+  return tuple(picks)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "picks", "block_size"),
+                   donate_argnames=("prev_diff", "block"))
+def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, *, loss_fn,
+                picks, block_size):
+  """One draw: its noise, and on odd draws the difference and block sum."""
+  xi = jax.tree.map(lambda g, r: g.astype(jnp.float32) - r,
+                    jax.grad(loss_fn)(params, batch), ref)
+  odd = (i % 2) == 1
+  # On odd draws, X_j = xi_i - xi_{i-1}; on even draws nothing changes.
+  diff = jax.tree.map(lambda x, p, d: jnp.where(odd, x - p, d), xi, prev_xi,
+                      prev_diff)
+  restart = ((i // 2) % block_size) == 0
+  block = jax.tree.map(
+      lambda b, x: jnp.where(odd, jnp.where(restart, x, b + x), b),
+      block, diff)
+  stats = jnp.stack([optax.tree.norm(xi, squared=True),
+                     optax.tree.norm(diff, squared=True),
+                     optax.tree.vdot(diff, prev_diff),
+                     optax.tree.norm(block, squared=True)])
+  leaves = jax.tree.leaves(xi)
+  coords = (jnp.concatenate([leaves[k].reshape(-1)[jnp.asarray(s)]
+                             for k, s in picks]) if picks
+            else jnp.zeros((0,), jnp.float32))
+  return stats, coords, xi, diff, block
+
+
+class MinibatchNoise(NamedTuple):
+  """Noise draws ``xi_i = g_B,i - g_ref`` summarized without storing them.
+
+  ``diff`` fields use the reference-free differences ``X_j = g_B,2j+1 -
+  g_B,2j = xi_2j+1 - xi_2j`` of consecutive draws: zero-mean whatever the
+  reference, with covariance ``2 S / B`` and the same tail index as ``xi``.
+  """
+  norms: np.ndarray  # shape=(n,), ||xi_i||
+  diff_norms: np.ndarray  # shape=(n // 2,), ||X_j||
+  diff_dots: np.ndarray  # shape=(n // 4,), X_2k . X_2k+1 (independent pairs)
+  block_norms: np.ndarray  # shape=(n // 2 // block_size,), ||sum of a block||
+  block_size: int  # m, differences X_j summed per block
+  coordinates: np.ndarray  # shape=(c,), flat indices of tracked coordinates
+  coordinate_samples: np.ndarray  # shape=(n, c), xi_i at those coordinates
+  batch_size: int  # B, examples per minibatch
+  reference_examples: int  # B_ref, examples in the reference gradient
+  norm_inflation: float  # sqrt(1 + B/B_ref) (independent ref.), else 1
+  reference: str  # description of the reference gradient
+
+
+def minibatch_noise(
+    source: Any,
+    params: Any = None,
+    sample_batch: Any = None,
+    *,
+    batch_size: int,
+    num_samples: int,
+    reference: Optional[ReferenceGradient] = None,
+    block_size: int = 8,
+    coordinates: Optional[Sequence[int]] = None,
+    num_coordinates: int = 16,
+    seed: int = 0,
+    progress: bool = False,
+) -> MinibatchNoise:
+  r"""Draws minibatch gradient noise :math:`\xi_i = g_{B,i} - g_\text{ref}`.
+
+  For ``i = 0 .. num_samples - 1`` the minibatch ``sample_batch(seed + i,
+  batch_size)`` gives :math:`g_{B,i}`; one jitted step per draw computes the
+  noise norm, the dot product with the previous draw (for
+  :func:`effective_dimension`), the running sum over blocks of
+  ``block_size`` draws (for the batch-size scaling test of
+  :func:`assess_noise`: a block sum is ``block_size * batch_size`` examples'
+  worth of noise) and the noise at tracked coordinates (kept per coordinate,
+  never pooled). Only O(params) device memory is used; nothing is copied to
+  the host until the end, so steps pipeline.
+
+  Args:
+    source: a :class:`NoiseSource`, or ``loss_fn`` followed by ``params`` and
+      ``sample_batch``.
+    params: the params tree (only with a ``loss_fn``).
+    sample_batch: ``sample_batch(seed, batch_size)`` (only with a ``loss_fn``).
+    batch_size: :math:`B`, examples per minibatch.
+    num_samples: number of noise draws.
+    reference: the reference gradient; ``None`` computes one from 16 fresh
+      batches of ``max(batch_size, 256)`` (see :func:`reference_gradient`).
+    block_size: differences per block sum, >= 2.
+    coordinates: flat indices of coordinates to record; ``None`` draws
+      ``num_coordinates`` with :func:`select_coordinates`.
+    num_coordinates: how many coordinates to draw when ``coordinates`` is None
+      (0 records none).
+    seed: seed of the first minibatch.
+    progress: print one-line progress reports with an ETA to stderr.
+
+  Returns:
+    A :class:`MinibatchNoise` of NumPy arrays.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> from acclip_optax import noise
+    >>> def loss_fn(w, batch):
+    ...   return jnp.mean((batch['x'] @ w - batch['y']) ** 2)
+    >>> def sample_batch(seed, n):
+    ...   x = jax.random.normal(jax.random.key(seed), (n, 3))
+    ...   return {'x': x, 'y': x.sum(axis=1)}
+    >>> out = noise.minibatch_noise(loss_fn, jnp.zeros(3), sample_batch,
+    ...                             batch_size=8, num_samples=32)
+    >>> out.norms.shape, out.coordinate_samples.shape, out.block_norms.shape
+    ((32,), (32, 3), (2,))
+  """
+  src = resolve_source(source, params, sample_batch)
+  if batch_size < 1 or num_samples < 4:
+    raise ValueError("batch_size must be >= 1 and num_samples >= 4, got "
+                     f"batch_size={batch_size!r}, num_samples={num_samples!r}.")
+  if block_size < 2:
+    raise ValueError(f"block_size must be >= 2, got block_size={block_size!r}.")
+  if reference is None:
+    reference = reference_gradient(src, batch_size=max(batch_size, 256))
+  if coordinates is None:
+    size = sum(int(np.size(a)) for a in jax.tree.leaves(src.params))
+    num = min(num_coordinates, size)
+    coordinates = (select_coordinates(src.params, num, seed) if num
+                   else np.zeros((0,), int))
+  coordinates = np.asarray(coordinates, dtype=np.int64)
+  picks = _coordinate_picks(src.params, coordinates)
+  ref = _float32(reference.grad)
+  zeros = lambda: optax.tree.zeros_like(ref)
+  prev_xi, prev_diff, block = zeros(), zeros(), zeros()
+  stats, coords = [], []
+  report = Progress(f"minibatch_noise[{src.name}]", num_samples, progress)
+  for i in range(num_samples):
+    batch = src.sample_batch(seed + i, batch_size)
+    s, c, prev_xi, prev_diff, block = _noise_step(
+        src.params, ref, jnp.int32(i), batch, prev_xi, prev_diff, block,
+        loss_fn=src.loss_fn, picks=picks, block_size=block_size)
+    stats.append(s)
+    coords.append(c)
+    report.update(i + 1)
+  stats = np.stack(jax.device_get(stats)).astype(np.float64)
+  coords = np.stack(jax.device_get(coords))
+  diffs = stats[1:2 * (num_samples // 2):2]  # rows of the odd draws, j order
+  num_blocks = diffs.shape[0] // block_size
+  inflation = (float(np.sqrt(1.0 + batch_size / reference.num_examples))
+               if reference.independent else 1.0)
+  return MinibatchNoise(
+      norms=np.sqrt(stats[:, 0]),
+      diff_norms=np.sqrt(diffs[:, 1]),
+      diff_dots=diffs[1:2 * (diffs.shape[0] // 2):2, 2],
+      block_norms=np.sqrt(
+          diffs[block_size - 1:num_blocks * block_size:block_size, 3]),
+      block_size=block_size,
+      coordinates=coordinates,
+      coordinate_samples=coords,
+      batch_size=batch_size,
+      reference_examples=reference.num_examples,
+      norm_inflation=inflation,
+      reference=reference.description)

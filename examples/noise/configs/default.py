@@ -1,0 +1,49 @@
+"""Noise measurement of an MLP on the bundled digits data (a few minutes).
+
+python examples/noise/main.py --config=examples/noise/configs/default.py \
+  --workdir=/tmp/noise_digits
+"""
+
+import ml_collections
+
+
+def get_config():
+  """The default measurement: 2,000 minibatch draws at initialization."""
+  config = ml_collections.ConfigDict()
+  # NoiseSource factory in sources.SOURCES: "mlp_digits", "bert", "resnet".
+  config.model = "mlp_digits"
+  # Model size for the testbeds ("tiny", "small", ...); unused by the MLP.
+  config.model_size = "tiny"
+  # Hidden layer widths of the MLP.
+  config.hidden_sizes = (128, 128)
+  # Seed of the model initialization.
+  config.seed = 0
+  # Minibatch size B of the noise draws.
+  config.batch_size = 32
+  # Number of minibatch noise draws.
+  config.num_samples = 2000
+  # Differences X_j summed per block in the batch-size scaling test.
+  config.block_size = 8
+  # Coordinates whose noise is recorded (per coordinate, never pooled).
+  config.num_coordinates = 32
+  # Reference gradient: "full" (whole data set, if it fits) or "large_batch".
+  config.reference = "full"
+  # Batches of max(batch_size, 256) examples in a large-batch reference.
+  config.reference_batches = 32
+  # Examples whose per-example noise is measured (one batch).
+  config.per_example_batch = 1024
+  # Examples per vmap(grad) chunk of the per-example noise.
+  config.chunk_size = 64
+  # Small and big batch sizes of the B_simple estimate.
+  config.noise_scale_batches = (8, 256)
+  # Pairs of measurements averaged in the B_simple estimate.
+  config.noise_scale_pairs = 200
+  # Tail index of the stable reference panel (Figure 2 e).
+  config.stable_alpha = 1.5
+  # Bootstrap resamples of every confidence interval.
+  config.num_bootstrap = 200
+  # Decision threshold on the scaling test's index (heavy if CI below it).
+  config.threshold = 1.9
+  # Print progress lines with an ETA.
+  config.progress = True
+  return config

@@ -1,0 +1,94 @@
+"""symmetric_stable and the reference samplers against SciPy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from acclip_optax import noise
+
+
+@pytest.mark.parametrize("alpha", [0.6, 1.0, 1.5, 1.9, 2.0])
+def test_symmetric_stable_passes_ks_against_scipy(alpha):
+  sample = jax.jit(noise.symmetric_stable, static_argnums=2)(
+      jax.random.key(3), alpha, (2_000,), 1.5)
+  p = stats.kstest(np.asarray(sample),
+                   stats.levy_stable(alpha, 0.0, scale=1.5).cdf).pvalue
+  assert p > 0.01
+
+
+@pytest.mark.parametrize("alpha", [0.8, 1.3])
+def test_symmetric_stable_matches_scipy_sampler_two_sample(alpha):
+  ours = np.asarray(noise.symmetric_stable(jax.random.key(5), alpha,
+                                           (50_000,)))
+  ref = stats.levy_stable.rvs(alpha, 0.0, size=50_000,
+                              random_state=np.random.default_rng(5))
+  assert stats.ks_2samp(ours, ref).pvalue > 0.01
+
+
+def test_symmetric_stable_alpha_two_is_gaussian_with_variance_two_scale_sq():
+  x = np.asarray(noise.symmetric_stable(jax.random.key(0), 2.0, (50_000,),
+                                        scale=3.0))
+  assert stats.kstest(x, stats.norm(scale=3.0 * np.sqrt(2)).cdf).pvalue > 0.01
+
+
+def test_symmetric_stable_traced_alpha_and_finite():
+  f = jax.jit(lambda a: noise.symmetric_stable(jax.random.key(1), a, (5000,)))
+  for a in (0.5, 1.0, 1.7):
+    assert np.all(np.isfinite(np.asarray(f(a))))
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, 2.5])
+def test_symmetric_stable_rejects_bad_alpha(alpha):
+  with pytest.raises(ValueError, match="alpha"):
+    noise.symmetric_stable(jax.random.key(0), alpha, (3,))
+
+
+def test_sum_of_squared_gaussians_is_chi2_over_d():
+  d = 37
+  s = np.asarray(noise.sum_of_squared_gaussians(jax.random.key(0), 5000, d))
+  assert stats.kstest(s * d, stats.chi2(d).cdf).pvalue > 0.01
+
+
+def test_sum_of_squared_gaussians_chunks_large_dimension():
+  d = 2500  # more than one chunk of coordinates, the last one partial
+  s = np.asarray(noise.sum_of_squared_gaussians(jax.random.key(1), 3000, d))
+  assert stats.kstest(s * d, stats.chi2(d).cdf).pvalue > 0.01
+
+
+def test_sum_of_squared_stables_matches_scipy_two_sample():
+  d, alpha = 5, 1.5
+  ours = np.asarray(noise.sum_of_squared_stables(jax.random.key(0), 4000, d,
+                                                 alpha))
+  ref = stats.levy_stable.rvs(alpha, 0.0, size=(4000, d),
+                              random_state=np.random.default_rng(0))
+  ref = np.sum(ref ** 2, axis=1) * d ** (-2 / alpha)
+  assert stats.ks_2samp(ours, ref).pvalue > 0.01
+
+
+def test_gaussian_null_is_scaled_chi2():
+  d_eff, tr = 7.5, 3.0
+  r = np.asarray(noise.gaussian_null(jax.random.key(0), 5000, d_eff, tr))
+  assert stats.kstest(r ** 2 * d_eff / tr, stats.chi2(d_eff).cdf).pvalue > 0.01
+
+
+def test_effective_dimension_of_known_covariance():
+  rng = np.random.default_rng(0)
+  eig = np.exp(rng.normal(0.0, 1.0, 50))  # S = diag(eig)
+  xi = rng.standard_normal((20_000, 50)) * np.sqrt(eig)
+  want = eig.sum() ** 2 / np.sum(eig ** 2)
+  got = noise.effective_dimension(np.sum(xi ** 2, 1),
+                                  np.sum(xi[0::2] * xi[1::2], 1))
+  assert abs(got - want) / want < 0.1
+
+
+def test_reference_samplers_validate():
+  with pytest.raises(ValueError, match="d_eff"):
+    noise.gaussian_null(jax.random.key(0), 10, 0.0)
+  with pytest.raises(ValueError, match="dim"):
+    noise.sum_of_squared_gaussians(jax.random.key(0), 10, 0)
+  with pytest.raises(ValueError, match="alpha"):
+    noise.sum_of_squared_stables(jax.random.key(0), 10, 3, 2.5)
+  assert jnp.shape(noise.sum_of_squared_stables(jax.random.key(0), 10, 3,
+                                                2.0)) == (10,)
