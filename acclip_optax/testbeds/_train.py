@@ -1,0 +1,317 @@
+"""One training loop for the BERT and ResNet testbeds, with any Optax optimizer.
+
+Flax-example shape: flat functions ``create_dataset``, ``create_model``,
+``create_train_state``, ``train_step``, ``eval_step`` and
+``train_and_evaluate(config, workdir)``.
+
+The model is used functionally: ``nnx.split`` gives a static graph and two
+state trees, ``params`` (``nnx.Param``, what the optimizer updates) and
+``rest`` (BatchNorm running statistics; empty for BERT). The train state is
+the dict ``{"step", "params", "rest", "opt_state"}``, which is what is
+sharded, jitted and checkpointed. Dropout keys are ``fold_in(key, step)`` and
+batches a pure function of ``(seed, step)``, so a run resumed from a
+checkpoint replays the uninterrupted run's trajectory.
+"""
+
+import functools
+import json
+import pathlib
+import time
+from typing import Any, Dict, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from acclip_optax.testbeds import _checkpoint
+from acclip_optax.testbeds import _metrics
+from acclip_optax.testbeds import _optimizers
+from acclip_optax.testbeds import _sharding
+from acclip_optax.testbeds import data as data_lib
+from acclip_optax.testbeds import models
+
+TASKS = ("mlm", "classify", "images")
+
+
+def create_dataset(config):
+  """The real dataset of ``config.task`` (raises if it is not installed)."""
+  if config.task == "mlm":
+    return data_lib.MlmData(
+        corpus=config.corpus, seq_len=config.seq_len,
+        vocab_size=config.vocab_size, val_fraction=config.val_fraction,
+        mask_prob=config.mask_prob, seed=config.seed)
+  if config.task == "classify":
+    return data_lib.GenreData(
+        seq_len=config.seq_len, vocab_size=config.vocab_size,
+        val_fraction=config.val_fraction, seed=config.seed)
+  if config.task == "images":
+    return data_lib.ImageData(source=config.image_source, seed=config.seed)
+  raise ValueError(f"task={config.task!r}; expected one of {TASKS}")
+
+
+def _bert_config(config, vocab_size):
+  return models.bert_config(
+      config.model_size, vocab_size=vocab_size,
+      max_len=max(config.seq_len, config.get("max_len", 0)),
+      dropout_rate=config.dropout_rate,
+      attention_dropout_rate=config.dropout_rate,
+      pre_ln=config.pre_ln, attention=config.attention,
+      gaussian_input=config.gaussian_input)
+
+
+def create_model(config, dataset, rngs: nnx.Rngs):
+  """The NNX model of ``config.task`` sized for ``dataset``."""
+  if config.task == "mlm":
+    return models.BertForMaskedLM(_bert_config(config, dataset.vocab_size),
+                                  rngs=rngs)
+  if config.task == "classify":
+    return models.BertForSequenceClassification(
+        _bert_config(config, dataset.vocab_size), dataset.num_classes,
+        rngs=rngs)
+  cfg = models.resnet_config(config.model_size,
+                             num_classes=dataset.num_classes,
+                             in_channels=dataset.image_shape[-1])
+  return models.ResNet(cfg, rngs=rngs)
+
+
+def task_loss(model, batch, config, *, train: bool, rngs=None,
+              per_example: bool = False) -> Tuple[jax.Array, Dict[str, Any]]:
+  """``(mean loss, metrics)`` of ``model`` on ``batch`` for ``config.task``.
+
+  Metrics hold weighted sums (``loss_sum``, ``correct_sum``, ``count``) so
+  that evaluation can add them over batches and devices exactly.
+  """
+  if config.task == "mlm":
+    logits = model(batch["input_ids"], batch["attention_mask"],
+                   batch["segment_ids"], batch["mlm_positions"], train=train,
+                   rngs=rngs)
+    loss, _ = models.mlm_loss(logits, batch["mlm_ids"], batch["mlm_weights"],
+                              per_example=per_example)
+    labels, weights = batch["mlm_ids"], batch["mlm_weights"]
+  else:
+    if config.task == "classify":
+      logits = model(batch["input_ids"], batch["attention_mask"],
+                     batch["segment_ids"], train=train, rngs=rngs)
+    else:
+      logits = model(batch["image"], train=train)
+    labels, weights = batch["label"], batch["weight"]
+    nll = optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), labels)
+    loss = jnp.sum(nll * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
+  correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+  metrics = {"loss_sum": jnp.sum(nll * weights),
+             "correct_sum": jnp.sum(correct * weights),
+             "count": jnp.sum(weights)}
+  return loss, metrics
+
+
+def merge_model(graphdef, params, rest):
+  """The NNX model from its graph and the pure-dict ``params``/``rest`` trees."""
+  return nnx.merge(graphdef, nnx.State(params), nnx.State(rest))
+
+
+def create_train_state(config, dataset, mesh=None):
+  """Model graph, optimizer and the (sharded) initial train state.
+
+  Returns ``(graphdef, tx, state, state_shardings)``.
+  """
+  tx = _optimizers.make_optimizer(config)
+
+  def init(key):
+    model = create_model(config, dataset, nnx.Rngs(params=key))
+    _, params, rest = nnx.split(model, nnx.Param, ...)
+    # Plain nested dicts of arrays: what Optax, Orbax and the noise
+    # diagnostics see, and safe to rebuild Variables from inside any trace.
+    params, rest = params.to_pure_dict(), rest.to_pure_dict()
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "rest": rest,
+            "opt_state": tx.init(params)}
+
+  graphdef = nnx.graphdef(nnx.eval_shape(
+      lambda: create_model(config, dataset, nnx.Rngs(params=0))))
+  # One compiled program for the whole initialisation, with the "rbg" PRNG:
+  # initialising layer by layer with threefry costs one XLA compilation per
+  # weight shape (tens of seconds for a ResNet on a small CPU).
+  state = jax.jit(init)(jax.random.key(config.seed, impl="rbg"))
+  mesh = mesh or _sharding.make_mesh(config.get("num_devices", 0))
+  shardings = _sharding.state_sharding(
+      jax.eval_shape(lambda: state), mesh, fsdp=config.get("fsdp", False))
+  # Placed after initialising on one device, so that the values do not depend
+  # on the mesh (the 1-device and 8-device runs start from the same point).
+  state = jax.device_put(state, shardings)
+  return graphdef, tx, state, shardings
+
+
+def train_step(state, batch, *, graphdef, tx, config, dropout_key):
+  """One optimizer step; returns ``(new_state, metrics)`` (pure, jittable)."""
+  key = jax.random.fold_in(dropout_key, state["step"])
+
+  def loss_fn(params, rest):
+    model = merge_model(graphdef, params, rest)
+    loss, metrics = task_loss(model, batch, config, train=True,
+                              rngs=nnx.Rngs(dropout=key))
+    return loss, (metrics,
+                  nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict())
+
+  (loss, (metrics, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state["params"], state["rest"])
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  params = optax.apply_updates(state["params"], updates)
+  new_state = {"step": state["step"] + 1, "params": params, "rest": rest,
+               "opt_state": opt_state}
+  metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+  return new_state, metrics
+
+
+def eval_step(state, batch, *, graphdef, config):
+  """Weighted sums of loss and correct predictions on one batch (no dropout)."""
+  model = merge_model(graphdef, state["params"], state["rest"])
+  _, metrics = task_loss(model, batch, config, train=False)
+  return metrics
+
+
+def _batch_units(config, batch) -> Tuple[str, float]:
+  if config.task == "images":
+    return "images_per_second", float(len(batch["label"]))
+  return "tokens_per_second", float(np.sum(batch["attention_mask"]))
+
+
+def evaluate(state, dataset, config, eval_fn, batch_sharding) -> Dict[str, float]:
+  """``eval_loss`` and ``eval_accuracy`` over the validation/test batches."""
+  totals = None
+  for host_batch in dataset.eval_batches(config.eval_batch_size,
+                                         config.num_eval_batches or None):
+    batch = _sharding.global_batch(
+        _sharding.process_slice(host_batch, config.eval_batch_size),
+        batch_sharding)
+    m = eval_fn(state, batch)
+    totals = m if totals is None else jax.tree.map(jnp.add, totals, m)
+  if totals is None:
+    return {}
+  totals = jax.device_get(totals)
+  count = max(float(totals["count"]), 1.0)
+  return {"eval_loss": float(totals["loss_sum"]) / count,
+          "eval_accuracy": float(totals["correct_sum"]) / count}
+
+
+def _maybe_initialize_distributed(config):
+  if config.get("distributed", False) and jax.process_count() == 1:
+    try:
+      jax.distributed.initialize()
+    except RuntimeError as e:  # already initialized by the caller
+      if "already" not in str(e):
+        raise
+
+
+def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
+  """Trains ``config.task`` for ``config.num_train_steps`` steps in ``workdir``.
+
+  Writes ``config.json``, ``metrics.jsonl`` (``train_*``/``eval_*``,
+  ``steps_per_second``, ``tokens_per_second`` or ``images_per_second``) and
+  Orbax checkpoints; resumes from the newest checkpoint in ``workdir``.
+  ``config.halt_after_steps > 0`` stops after that step without a final
+  checkpoint, as a run killed there would (for the resume test).
+
+  Returns a summary dict: the first and last logged train loss, the last eval
+  metrics, and the per-step train losses of this invocation.
+  """
+  _maybe_initialize_distributed(config)
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  if jax.process_index() == 0:
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+
+  dataset = create_dataset(config)
+  mesh = _sharding.make_mesh(config.get("num_devices", 0))
+  if config.batch_size % mesh.size or config.eval_batch_size % mesh.size:
+    raise ValueError(f"batch_size={config.batch_size} and eval_batch_size="
+                     f"{config.eval_batch_size} must be divisible by the "
+                     f"{mesh.size} devices")
+  batch_sharding = _sharding.batch_sharding(mesh)
+  graphdef, tx, state, shardings = create_train_state(config, dataset, mesh)
+
+  ckpt = _checkpoint.Checkpointer(workdir, config.checkpoint_every_steps,
+                                  config.get("max_checkpoints_to_keep", 2))
+  restored = ckpt.restore_latest(
+      _checkpoint.abstract_like(state, shardings))
+  if restored is not None:
+    state = restored
+  start_step = int(jax.device_get(state["step"]))
+
+  dropout_key = jax.random.key(config.seed + 1)
+  p_train = jax.jit(
+      functools.partial(train_step, graphdef=graphdef, tx=tx, config=config,
+                        dropout_key=dropout_key),
+      in_shardings=(shardings, batch_sharding),
+      out_shardings=(shardings, None), donate_argnums=(0,))
+  p_eval = jax.jit(functools.partial(eval_step, graphdef=graphdef,
+                                     config=config))
+
+  writer = _metrics.MetricWriter(workdir)
+  progress = _metrics.Progress(start_step, config.num_train_steps)
+  num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
+  print(f"{dataset.describe()}; model {config.task}/{config.model_size} "
+        f"{num_params:,} params; optimizer {config.optimizer}; "
+        f"{mesh.size} device(s); starting at step {start_step}", flush=True)
+
+  losses, logged, last_eval = {}, [], {}
+  pending, unit_name, units = [], None, 0.0
+  t_last, step_last = time.time(), start_step
+  halt = config.get("halt_after_steps", 0)
+  step = start_step
+  while step < config.num_train_steps:
+    host_batch = dataset.train_batch(step, config.batch_size)
+    unit_name, u = _batch_units(config, host_batch)
+    batch = _sharding.global_batch(
+        _sharding.process_slice(host_batch, config.batch_size), batch_sharding)
+    state, metrics = p_train(state, batch)
+    step += 1
+    units += u
+    pending.append((step, metrics))
+    if step == start_step + 1:  # keep compilation out of the speed numbers
+      jax.block_until_ready(metrics["loss"])
+      t_last, step_last, units = time.time(), step, 0.0
+    is_last = step == config.num_train_steps
+    if step % config.log_every_steps == 0 or is_last or step == halt:
+      fetched = jax.device_get(pending)
+      pending = []
+      for s, m in fetched:
+        losses[s] = float(m["loss"])
+      now = time.time()
+      dt = now - t_last
+      row = {"train_loss": float(np.mean([m["loss"] for _, m in fetched])),
+             "train_accuracy": float(
+                 np.sum([m["correct_sum"] for _, m in fetched])
+                 / max(np.sum([m["count"] for _, m in fetched]), 1.0)),
+             "train_grad_norm": float(fetched[-1][1]["grad_norm"]),
+             "learning_rate": float(
+                 _optimizers.make_schedule(config)(step - 1))}
+      if step > step_last and dt > 0:
+        row["steps_per_second"] = (step - step_last) / dt
+        row[unit_name] = units / dt
+      t_last, step_last, units = now, step, 0.0
+      writer.write(step, row)
+      logged.append((step, row["train_loss"]))
+      progress.report(step, {"loss": row["train_loss"]})
+    if (config.eval_every_steps and step % config.eval_every_steps == 0) or (
+        is_last and config.eval_every_steps):
+      last_eval = evaluate(state, dataset, config, p_eval, batch_sharding)
+      writer.write(step, last_eval)
+      progress.report(step, last_eval)
+    if halt and step == halt:
+      ckpt.manager.wait_until_finished()
+      break
+    ckpt.maybe_save(step, state, force=is_last)
+  ckpt.close()
+  writer.close()
+  summary = {"start_step": start_step, "end_step": step,
+             "first_train_loss": logged[0][1] if logged else None,
+             "last_train_loss": logged[-1][1] if logged else None,
+             "train_losses": losses, **last_eval}
+  if jax.process_index() == 0:
+    print(json.dumps({k: v for k, v in summary.items()
+                      if k != "train_losses"}), flush=True)
+  return summary

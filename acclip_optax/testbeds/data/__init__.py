@@ -1,0 +1,21 @@
+"""Offline datasets for the testbeds: install, read, tokenize, batch."""
+
+from acclip_optax.testbeds.data._images import ImageData
+from acclip_optax.testbeds.data._images import read_idx
+from acclip_optax.testbeds.data._install import data_dir
+from acclip_optax.testbeds.data._install import DatasetMissingError
+from acclip_optax.testbeds.data._install import install
+from acclip_optax.testbeds.data._install import INSTALL_COMMAND
+from acclip_optax.testbeds.data._install import require_brown
+from acclip_optax.testbeds.data._install import require_fashion_mnist
+from acclip_optax.testbeds.data._text import BROWN_GENRES
+from acclip_optax.testbeds.data._text import Document
+from acclip_optax.testbeds.data._text import GenreData
+from acclip_optax.testbeds.data._text import load_corpus
+from acclip_optax.testbeds.data._text import mask_tokens
+from acclip_optax.testbeds.data._text import MlmData
+from acclip_optax.testbeds.data._text import pack_sequences
+from acclip_optax.testbeds.data._text import read_brown
+from acclip_optax.testbeds.data._text import sample_indices
+from acclip_optax.testbeds.data._text import split_documents
+from acclip_optax.testbeds.data._text import train_wordpiece

@@ -1,0 +1,194 @@
+"""The real training loop on the real data: loss falls, resume, 8 devices."""
+
+import importlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from acclip_optax import testbeds
+from acclip_optax.testbeds import data as data_lib
+
+EXAMPLE_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples" / "train"
+
+
+def _load_configs(*names):
+  """Imports ``examples/train/configs/<name>.py`` as ``main.py`` would.
+
+  The example's configs import each other as the top-level package
+  ``configs``, as other examples' configs do; the entries are removed from
+  ``sys.modules`` afterwards (and earlier ones restored) so the examples
+  cannot see each other's ``configs``.
+  """
+  is_configs = lambda k: k == "configs" or k.startswith("configs.")
+  saved = {k: sys.modules.pop(k) for k in list(sys.modules) if is_configs(k)}
+  sys.path.insert(0, str(EXAMPLE_DIR))
+  try:
+    return [importlib.import_module(f"configs.{n}") for n in names]
+  finally:
+    sys.path.remove(str(EXAMPLE_DIR))
+    for k in [k for k in sys.modules if is_configs(k)]:
+      del sys.modules[k]
+    sys.modules.update(saved)
+
+
+smoke_bert, smoke_classify, smoke_resnet = _load_configs(
+    "smoke_bert", "smoke_classify", "smoke_resnet")
+
+
+def _require(fn):
+  try:
+    fn()
+  except data_lib.DatasetMissingError as e:
+    pytest.fail(str(e))
+
+
+@pytest.fixture(scope="module")
+def bert_run(tmp_path_factory):
+  _require(data_lib.require_brown)
+  workdir = tmp_path_factory.mktemp("bert_smoke")
+  summary = testbeds.train_and_evaluate(smoke_bert.get_config(), workdir)
+  return workdir, summary
+
+
+def _falls(losses):
+  steps = sorted(losses)
+  first = np.mean([losses[s] for s in steps[:5]])
+  last = np.mean([losses[s] for s in steps[-10:]])
+  return first, last
+
+
+def test_bert_smoke_trains_on_brown_and_loss_falls(bert_run):
+  workdir, summary = bert_run
+  assert summary["end_step"] == 30 and len(summary["train_losses"]) == 30
+  first, last = _falls(summary["train_losses"])
+  assert last < first - 0.3, (first, last)
+  assert summary["eval_loss"] < first
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text()
+          .splitlines()]
+  assert any("eval_loss" in r for r in rows)
+  train_rows = [r for r in rows if "train_loss" in r]
+  assert all(r["tokens_per_second"] > 0 for r in train_rows)
+  assert all(r["steps_per_second"] > 0 for r in train_rows)
+  assert json.loads((workdir / "config.json").read_text())["task"] == "mlm"
+  assert (workdir / "checkpoints" / "30").exists()
+
+
+def test_resume_after_kill_reproduces_the_uninterrupted_run(bert_run,
+                                                            tmp_path):
+  _, full = bert_run
+  config = smoke_bert.get_config()
+  config.halt_after_steps = 15   # "killed" after step 15; last ckpt is 10
+  first = testbeds.train_and_evaluate(config, tmp_path)
+  assert first["end_step"] == 15
+  config.halt_after_steps = 0
+  resumed = testbeds.train_and_evaluate(config, tmp_path)
+  assert resumed["start_step"] == 10 and resumed["end_step"] == 30
+  got = resumed["train_losses"]
+  want = {s: full["train_losses"][s] for s in got}
+  np.testing.assert_allclose([got[s] for s in sorted(got)],
+                             [want[s] for s in sorted(got)], rtol=1e-5)
+  np.testing.assert_allclose(resumed["eval_loss"], full["eval_loss"],
+                             rtol=1e-5)
+
+
+def test_resnet_smoke_trains_on_fashion_mnist_and_loss_falls(tmp_path):
+  _require(data_lib.require_fashion_mnist)
+  summary = testbeds.train_and_evaluate(smoke_resnet.get_config(), tmp_path)
+  first, last = _falls(summary["train_losses"])
+  assert last < first - 0.05, (first, last)
+  assert summary["eval_accuracy"] > 0.15
+  rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text()
+          .splitlines()]
+  assert all(r["images_per_second"] > 0 for r in rows if "train_loss" in r)
+
+
+def test_classification_head_trains_on_brown_genres(tmp_path):
+  summary = testbeds.train_and_evaluate(smoke_classify.get_config(), tmp_path)
+  assert summary["end_step"] == 10
+  assert np.isfinite(summary["eval_loss"])
+  assert 0.0 <= summary["eval_accuracy"] <= 1.0
+  # Cross-entropy over 15 genres starts near log(15).
+  assert abs(summary["train_losses"][1] - np.log(15)) < 0.7
+
+
+def test_noise_sources_hand_over_real_models():
+  bert = testbeds.bert_mlm_noise_source("tiny", seq_len=32, vocab_size=2048)
+  batch = bert.sample_batch(0, 2)
+  assert batch["input_ids"].shape == (2, 32)
+  loss = float(jax.jit(bert.loss_fn)(bert.params, batch))
+  assert abs(loss - np.log(2048)) < 1.0   # untrained: about log(vocab)
+
+  src = testbeds.resnet_noise_source("micro")
+  batch = src.sample_batch(3, 4)
+  again = src.sample_batch(3, 4)
+  np.testing.assert_array_equal(batch["image"], again["image"])
+  assert batch["image"].shape == (4, 28, 28, 1)
+  loss_fn = jax.jit(src.loss_fn)
+  one = [float(loss_fn(src.params, jax.tree.map(lambda x: x[i:i + 1], batch)))
+         for i in range(4)]   # per-example losses average to the batch loss
+  np.testing.assert_allclose(float(loss_fn(src.params, batch)), np.mean(one),
+                             rtol=1e-5)
+  grads = jax.grad(src.loss_fn)(src.params, batch)
+  assert jax.tree.structure(grads) == jax.tree.structure(src.params)
+
+
+_EIGHT_DEVICES = textwrap.dedent("""
+    import os, sys, json
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    import jax, numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from configs import smoke_bert
+    from acclip_optax.testbeds import _sharding, _train
+    import functools
+    assert jax.device_count() == 8, jax.devices()
+    config = smoke_bert.get_config()
+    data = _train.create_dataset(config)
+    out = {}
+    for name, n, fsdp in (("one", 1, False), ("dp8", 8, False),
+                          ("fsdp8", 8, True)):
+      config.fsdp = fsdp
+      mesh = _sharding.make_mesh(n)
+      graphdef, tx, state, sh = _train.create_train_state(config, data, mesh)
+      bs = _sharding.batch_sharding(mesh)
+      step = jax.jit(functools.partial(
+          _train.train_step, graphdef=graphdef, tx=tx, config=config,
+          dropout_key=jax.random.key(1)),
+          in_shardings=(sh, bs), out_shardings=(sh, None))
+      losses = []
+      for i in range(2):
+        batch = _sharding.global_batch(data.train_batch(i, 16), bs)
+        state, m = step(state, batch)
+        losses.append(float(m["loss"]))
+      emb = state["params"]["encoder"]["token_embed"]["embedding"]
+      out[name] = {"losses": losses, "shards": len(emb.addressable_shards),
+                   "shard_shape": list(emb.addressable_shards[0].data.shape),
+                   "emb": np.asarray(emb)[:50].tolist()}
+    print("RESULT" + json.dumps(out))
+    """)
+
+
+def test_eight_device_data_parallel_step_equals_one_device():
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  proc = subprocess.run(
+      [sys.executable, "-c", _EIGHT_DEVICES, str(EXAMPLE_DIR)],
+      capture_output=True, text=True, env=env, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
+  out = json.loads(line[len("RESULT"):])
+  for name in ("dp8", "fsdp8"):
+    np.testing.assert_allclose(out[name]["losses"], out["one"]["losses"],
+                               rtol=2e-5)
+    np.testing.assert_allclose(out[name]["emb"], out["one"]["emb"],
+                               rtol=1e-4, atol=1e-6)
+  assert out["dp8"]["shards"] == 8
+  # FSDP: the 2048 x 128 token embedding is split 8 ways along its rows.
+  assert out["fsdp8"]["shard_shape"] == [256, 128]
+  assert out["dp8"]["shard_shape"] == [2048, 128]
