@@ -60,8 +60,10 @@ def mlp_digits(config: ml_collections.ConfigDict
 def bert(config: ml_collections.ConfigDict):
   """BERT masked-LM from the testbeds (needs the example extras' corpus)."""
   from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
-  return testbeds.bert_mlm_noise_source(config.model_size,
-                                        seed=config.seed), None
+  return testbeds.bert_mlm_noise_source(
+      config.model_size, seed=config.seed,
+      attention=config.get("attention", True),
+      gaussian_input=config.get("gaussian_input", False)), None
 
 
 def resnet(config: ml_collections.ConfigDict):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from acclip_optax import noise
+from tests.example_configs import load_example_module
 
 PNG = b"\x89PNG\r\n\x1a\n"
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -40,15 +41,7 @@ def test_noise_package_imports_neither_matplotlib_nor_scipy():
 
 def test_example_quick_config_writes_plots_and_summary(tmp_path):
   measure = importlib.import_module("examples.noise.measure")
-  sys.path.insert(0, os.path.join(REPO, "examples", "noise"))
-  try:
-    spec = importlib.util.spec_from_file_location(
-        "noise_example_quick_config",
-        os.path.join(REPO, "examples", "noise", "configs", "quick.py"))
-    quick = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quick)
-  finally:
-    sys.path.remove(os.path.join(REPO, "examples", "noise"))
+  quick = load_example_module("noise", "quick")
   summary = measure.measure_noise(quick.get_config(), str(tmp_path))
   for name in ("histograms", "ccdf", "hill", "variance", "qq"):
     assert _is_png(tmp_path / f"{name}.png")

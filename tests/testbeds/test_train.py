@@ -1,6 +1,5 @@
 """The real training loop on the real data: loss falls, resume, 8 devices."""
 
-import importlib
 import json
 import os
 import pathlib
@@ -14,28 +13,14 @@ import pytest
 
 from acclip_optax import testbeds
 from acclip_optax.testbeds import data as data_lib
+from tests.example_configs import load_example_module
 
 EXAMPLE_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples" / "train"
 
 
 def _load_configs(*names):
-  """Imports ``examples/train/configs/<name>.py`` as ``main.py`` would.
-
-  The example's configs import each other as the top-level package
-  ``configs``, as other examples' configs do; the entries are removed from
-  ``sys.modules`` afterwards (and earlier ones restored) so the examples
-  cannot see each other's ``configs``.
-  """
-  is_configs = lambda k: k == "configs" or k.startswith("configs.")
-  saved = {k: sys.modules.pop(k) for k in list(sys.modules) if is_configs(k)}
-  sys.path.insert(0, str(EXAMPLE_DIR))
-  try:
-    return [importlib.import_module(f"configs.{n}") for n in names]
-  finally:
-    sys.path.remove(str(EXAMPLE_DIR))
-    for k in [k for k in sys.modules if is_configs(k)]:
-      del sys.modules[k]
-    sys.modules.update(saved)
+  """Imports ``examples/train/configs/<name>.py`` as ``main.py`` would."""
+  return [load_example_module("train", n) for n in names]
 
 
 smoke_bert, smoke_classify, smoke_resnet = _load_configs(
