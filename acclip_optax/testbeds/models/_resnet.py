@@ -67,6 +67,20 @@ def _bn(c, cfg, rngs, zero_init=False):
                   else nnx.initializers.ones))
 
 
+class Shortcut(nnx.Module):
+  """Identity, or a strided 1x1 projection with BatchNorm where shapes change."""
+
+  def __init__(self, cin, cout, stride, cfg, *, rngs):
+    needed = stride != 1 or cin != cout
+    self.conv = _conv(cin, cout, 1, stride, rngs) if needed else None
+    self.bn = _bn(cout, cfg, rngs) if needed else None
+
+  def __call__(self, x, *, train):
+    if self.conv is None:
+      return x
+    return self.bn(self.conv(x), use_running_average=not train)
+
+
 class BasicBlock(nnx.Module):
   """Two 3x3 convolutions and an identity (or 1x1 projection) shortcut."""
   expansion = 1
@@ -77,17 +91,13 @@ class BasicBlock(nnx.Module):
     self.bn1 = _bn(width, cfg, rngs)
     self.conv2 = _conv(width, cout, 3, 1, rngs)
     self.bn2 = _bn(cout, cfg, rngs, zero_init=True)
-    self.proj = (_conv(cin, cout, 1, stride, rngs)
-                 if stride != 1 or cin != cout else None)
-    self.proj_bn = _bn(cout, cfg, rngs) if self.proj is not None else None
+    self.shortcut = Shortcut(cin, cout, stride, cfg, rngs=rngs)
 
   def __call__(self, x, *, train):
     ura = not train
     y = jax.nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
     y = self.bn2(self.conv2(y), use_running_average=ura)
-    if self.proj is not None:
-      x = self.proj_bn(self.proj(x), use_running_average=ura)
-    return jax.nn.relu(x + y)
+    return jax.nn.relu(self.shortcut(x, train=train) + y)
 
 
 class Bottleneck(nnx.Module):
@@ -102,18 +112,14 @@ class Bottleneck(nnx.Module):
     self.bn2 = _bn(width, cfg, rngs)
     self.conv3 = _conv(width, cout, 1, 1, rngs)
     self.bn3 = _bn(cout, cfg, rngs, zero_init=True)
-    self.proj = (_conv(cin, cout, 1, stride, rngs)
-                 if stride != 1 or cin != cout else None)
-    self.proj_bn = _bn(cout, cfg, rngs) if self.proj is not None else None
+    self.shortcut = Shortcut(cin, cout, stride, cfg, rngs=rngs)
 
   def __call__(self, x, *, train):
     ura = not train
     y = jax.nn.relu(self.bn1(self.conv1(x), use_running_average=ura))
     y = jax.nn.relu(self.bn2(self.conv2(y), use_running_average=ura))
     y = self.bn3(self.conv3(y), use_running_average=ura)
-    if self.proj is not None:
-      x = self.proj_bn(self.proj(x), use_running_average=ura)
-    return jax.nn.relu(x + y)
+    return jax.nn.relu(self.shortcut(x, train=train) + y)
 
 
 class ResNet(nnx.Module):

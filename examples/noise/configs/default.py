@@ -47,3 +47,30 @@ def get_config():
   # Print progress lines with an ETA.
   config.progress = True
   return config
+
+
+def get_testbed_config(model, model_size):
+  """The default measurement on a testbeds model (BERT or ResNet).
+
+  These models cost more per gradient on a CPU than the MLP and their data do
+  not fit one batch, so the draws are fewer and the reference gradient is the
+  mean of several large batches.
+  """
+  config = get_config()
+  # NoiseSource factory: "bert" or "resnet" (the testbeds' models).
+  config.model = model
+  # Model size from the testbeds (e.g. BERT "tiny", ResNet "small").
+  config.model_size = model_size
+  # The data do not fit one batch: reference from many large batches.
+  config.reference = "large_batch"
+  # Large batches averaged into the reference gradient.
+  config.reference_batches = 8
+  # Fewer draws than the MLP.
+  config.num_samples = 500
+  # Per-example noise on one batch of this many examples, in chunks.
+  config.per_example_batch = 128
+  config.chunk_size = 16
+  # B_simple batches and pairs.
+  config.noise_scale_batches = (8, 64)
+  config.noise_scale_pairs = 50
+  return config
