@@ -115,16 +115,30 @@ def _accumulate_grad(total, params, batch, weight, *, loss_fn):
                       grads)
 
 
-def select_coordinates(params: Any, num: int, seed: int = 0) -> np.ndarray:
+def select_coordinates(params: Any, num: int, seed: int = 0, *,
+                       where: Any = None) -> np.ndarray:
   """``num`` distinct flat indices into the params, drawn uniformly, sorted.
 
   Flat indices count through ``jax.tree.leaves(params)`` in order, each leaf
-  in C order (as :func:`jax.flatten_util.ravel_pytree` does).
+  in C order (as :func:`jax.flatten_util.ravel_pytree` does). With ``where``
+  (a tree like the params, e.g. the reference gradient) only coordinates
+  where it is nonzero are drawn, at most as many as there are; this skips
+  structurally dead coordinates (a zero-initialized residual branch, an input
+  pixel that is always 0), whose noise is identically zero.
   """
   size = sum(int(np.size(a)) for a in jax.tree.leaves(params))
   if not 0 < num <= size:
     raise ValueError(f"num must be in [1, {size}], got num={num!r}.")
-  return np.sort(np.random.default_rng(seed).choice(size, num, replace=False))
+  rng = np.random.default_rng(seed)
+  if where is None:
+    return np.sort(rng.choice(size, num, replace=False))
+  nonzero = np.concatenate(
+      [np.ravel(np.asarray(a)) != 0 for a in jax.tree.leaves(where)])
+  if nonzero.size != size:
+    raise ValueError(f"where must have the params' {size} coordinates, got "
+                     f"{nonzero.size}.")
+  eligible = np.flatnonzero(nonzero)
+  return np.sort(rng.choice(eligible, min(num, eligible.size), replace=False))
 
 
 def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
@@ -222,7 +236,8 @@ def minibatch_noise(
       batches of ``max(batch_size, 256)`` (see :func:`reference_gradient`).
     block_size: differences per block sum, >= 2.
     coordinates: flat indices of coordinates to record; ``None`` draws
-      ``num_coordinates`` with :func:`select_coordinates`.
+      ``num_coordinates`` with :func:`select_coordinates` among those where
+      the reference gradient is nonzero.
     num_coordinates: how many coordinates to draw when ``coordinates`` is None
       (0 records none).
     seed: seed of the first minibatch.
@@ -255,7 +270,8 @@ def minibatch_noise(
   if coordinates is None:
     size = sum(int(np.size(a)) for a in jax.tree.leaves(src.params))
     num = min(num_coordinates, size)
-    coordinates = (select_coordinates(src.params, num, seed) if num
+    coordinates = (select_coordinates(src.params, num, seed,
+                                      where=reference.grad) if num
                    else np.zeros((0,), int))
   coordinates = np.asarray(coordinates, dtype=np.int64)
   picks = _coordinate_picks(src.params, coordinates)

@@ -165,6 +165,28 @@ def test_select_coordinates_and_validation():
     noise.minibatch_noise(SOURCE, batch_size=2, num_samples=8, block_size=1)
 
 
+def test_default_coordinates_skip_structurally_dead_ones():
+  """Params the loss never touches have zero noise: they are never tracked."""
+  params = {"live": jnp.zeros(4), "dead": jnp.zeros(6)}
+
+  def loss(p, batch):
+    return jnp.mean((batch["x"] @ p["live"] - batch["y"]) ** 2) + 0 * p["dead"].sum()
+
+  def sample(seed, n):
+    x = jax.random.normal(jax.random.key(seed), (n, 4))
+    return {"x": x, "y": x.sum(axis=1)}
+
+  where = {"live": jnp.ones(4), "dead": jnp.zeros(6)}
+  # Flat order follows jax.tree.leaves: "dead" (6) comes before "live" (4).
+  assert set(noise.select_coordinates(params, 8, where=where)) == {6, 7, 8, 9}
+  with pytest.raises(ValueError, match="10 coordinates"):
+    noise.select_coordinates(params, 2, where={"live": jnp.ones(4)})
+  out = noise.minibatch_noise(loss, params, sample, batch_size=4, num_samples=8,
+                              num_coordinates=10)
+  np.testing.assert_array_equal(out.coordinates, [6, 7, 8, 9])
+  assert np.all(out.coordinate_samples != 0)
+
+
 def _linear_regression(d, sigma):
   w_star = jnp.ones(d)
 
