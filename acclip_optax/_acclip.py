@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from acclip_optax import _validation
+from acclip_optax._clip_factor import clip_factor
 
 _TAU_INITS = ("zero", "first_grad")
 
@@ -55,9 +56,7 @@ def root(v: jax.Array, alpha: Any) -> jax.Array:
 
 def acclip_direction(m: jax.Array, tau: jax.Array, eps: Any) -> jax.Array:
   r""":math:`\min\{\tau / (|m| + \epsilon), 1\}\, m`, elementwise and 0/0-free."""
-  denom = jnp.abs(m) + eps
-  clip = denom > tau
-  return jnp.where(clip, m * (tau / jnp.where(clip, denom, 1)), m)
+  return m * clip_factor(jnp.abs(m) + eps, tau)
 
 
 def _compute_dtype(g: jax.Array, acc: jax.Array) -> Any:

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from acclip_optax import _validation
+from acclip_optax._clip_factor import clip_factor
 
 
 class ClipGlobalState(NamedTuple):
@@ -66,10 +67,7 @@ def clip_global(max_norm: optax.ScalarOrSchedule) -> optax.GradientTransformatio
   def update_fn(updates, state, params=None):
     del params
     tau = max_norm(state.count) if callable(max_norm) else max_norm
-    norm = global_norm(updates)
-    clip = norm > tau
-    # min(tau / ||u||, 1), with the division only where it is taken.
-    scale = jnp.where(clip, tau / jnp.where(clip, norm, 1.0), 1.0)
+    scale = clip_factor(global_norm(updates), tau)  # min(tau / ||u||, 1)
     updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
     return updates, ClipGlobalState(count=optax.safe_increment(state.count))
 

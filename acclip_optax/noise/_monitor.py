@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import optax
 
 from acclip_optax._acclip import root
+from acclip_optax._clip_coordinate import _is_tree_of_thresholds
+from acclip_optax._clip_factor import clip_factor
 from acclip_optax._clip_global import global_norm
 
 
@@ -39,9 +41,8 @@ def _acclip_stats(acclip_states, alpha, eps):
       m = m.astype(jnp.float32)
       tau = root(ta.astype(jnp.float32), alpha)
       denom = jnp.abs(m) + eps
-      clip = denom > tau
-      clipped += jnp.sum(clip)
-      factor += jnp.sum(jnp.where(clip, tau / jnp.where(clip, denom, 1.0), 1.0))
+      clipped += jnp.sum(denom > tau)
+      factor += jnp.sum(clip_factor(denom, tau))
       size += m.size
   return clipped, factor, size
 
@@ -161,22 +162,18 @@ def monitor(
     if glob:
       tau = jnp.asarray(threshold(glob[0][1].count - 1), jnp.float32)
       norm = global_norm(m)
-      clip = norm > tau
-      factor = jnp.where(clip, tau / jnp.where(clip, norm, 1.0), 1.0)
-      return clip.astype(jnp.float32), factor
+      return (norm > tau).astype(jnp.float32), clip_factor(norm, tau)
     coord = optax.tree.get_all_with_path(inner_state, "ClipCoordinateState")
     if coord:
       tau = threshold(coord[0][1].count - 1)
-      taus = (jax.tree.leaves(tau) if jax.tree.structure(tau).num_leaves > 1
-              or not jnp.ndim(tau) == 0 else [tau] * len(jax.tree.leaves(m)))
+      taus = (jax.tree.leaves(tau) if _is_tree_of_thresholds(tau)
+              else [tau] * len(jax.tree.leaves(m)))
       clipped = factor = 0.0
       for x, t in zip(jax.tree.leaves(m), taus):
         a = jnp.abs(x.astype(jnp.float32))
         t = jnp.asarray(t, jnp.float32)
-        clip = a > t
-        clipped += jnp.sum(jnp.broadcast_to(clip, a.shape))
-        factor += jnp.sum(jnp.broadcast_to(
-            jnp.where(clip, t / jnp.where(clip, a, 1.0), 1.0), a.shape))
+        clipped += jnp.sum(jnp.broadcast_to(a > t, a.shape))
+        factor += jnp.sum(jnp.broadcast_to(clip_factor(a, t), a.shape))
       return clipped / size, factor / size
     nan = jnp.full([], jnp.nan, jnp.float32)
     return nan, nan
