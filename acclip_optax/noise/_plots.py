@@ -25,6 +25,18 @@ def _figure(ncols: int = 1, nrows: int = 1, width: float = 4.0):
   return fig, axes.ravel()
 
 
+def _save(fig, path: str) -> str:
+  fig.savefig(path, dpi=110)
+  return path
+
+
+def _finish(fig, ax, title: str, path: str) -> str:
+  """Title, legend and PNG of a single-panel figure."""
+  ax.set_title(title)
+  ax.legend(fontsize=7)
+  return _save(fig, path)
+
+
 def _by_median(x: Any) -> np.ndarray:
   x = np.abs(np.asarray(x, np.float64).ravel())
   x = x[np.isfinite(x) & (x > 0)]
@@ -73,8 +85,7 @@ def plot_noise_histograms(
     ax.legend(fontsize=7)
   if title:
     fig.suptitle(title)
-  fig.savefig(path, dpi=110)
-  return path
+  return _save(fig, path)
 
 
 def plot_ccdf(samples: Mapping[str, Any], path: str,
@@ -99,10 +110,7 @@ def plot_ccdf(samples: Mapping[str, Any], path: str,
     ax.loglog(x, ccdf, label=name)
   ax.set_xlabel("|x| / median")
   ax.set_ylabel("P(|X| > x)")
-  ax.set_title(title or "complementary CDF")
-  ax.legend(fontsize=7)
-  fig.savefig(path, dpi=110)
-  return path
+  return _finish(fig, ax, title or "complementary CDF", path)
 
 
 def plot_hill(curves: Mapping[str, HillCurve], path: str,
@@ -125,10 +133,7 @@ def plot_hill(curves: Mapping[str, HillCurve], path: str,
   ax.set_xscale("log")
   ax.set_xlabel("k (upper order statistics used)")
   ax.set_ylabel("Hill estimate of alpha")
-  ax.set_title(title or "Hill plot (look for a plateau)")
-  ax.legend(fontsize=7)
-  fig.savefig(path, dpi=110)
-  return path
+  return _finish(fig, ax, title or "Hill plot (look for a plateau)", path)
 
 
 def plot_variance(curves: Mapping[str, VarianceCurve], path: str,
@@ -154,10 +159,7 @@ def plot_variance(curves: Mapping[str, VarianceCurve], path: str,
     ax.loglog(c.n, v / v[-1], marker=".", label=name)
   ax.set_xlabel("number of samples n")
   ax.set_ylabel("variance estimate / final estimate")
-  ax.set_title(title or "variance vs sample size")
-  ax.legend(fontsize=7)
-  fig.savefig(path, dpi=110)
-  return path
+  return _finish(fig, ax, title or "variance vs sample size", path)
 
 
 def plot_qq(coordinate_samples: Any, path: str, *, max_coordinates: int = 4,
@@ -198,5 +200,4 @@ def plot_qq(coordinate_samples: Any, path: str, *, max_coordinates: int = 4,
     ax.set_title(f"coordinate {j}")
   if title:
     fig.suptitle(title)
-  fig.savefig(path, dpi=110)
-  return path
+  return _save(fig, path)
