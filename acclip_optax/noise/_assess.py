@@ -100,23 +100,15 @@ def assess_noise(
                                seed=seed)
   samples = np.asarray(noise.coordinate_samples, np.float64)
   n = samples.shape[0]
-  # A coordinate whose noise is exactly zero in some draw (an input pixel
-  # that is always 0, a dead unit) has no tail to measure; leave it out.
-  live = np.all(samples != 0, axis=0) if samples.size else np.zeros(0, bool)
-  if live.any() and n >= 8:
-    # mohammadi_alpha on every column at once (same formula, vectorized).
-    m = _mohammadi.default_block_size(n)
-    kept = samples[:(n // m) * m, live]
-    tiny = np.finfo(np.float64).tiny
-    log_x = np.log(np.abs(kept) + tiny).mean(axis=0)
-    log_y = np.log(np.abs(kept.reshape(n // m, m, -1).sum(axis=1))
-                   + tiny).mean(axis=0)
-    coord_alpha = np.full(samples.shape[1], np.nan)
-    coord_alpha[live] = np.log(m) / (log_y - log_x)
-    pooled = tail_index(samples[:, live].reshape(-1), "mohammadi",
-                        num_bootstrap=num_bootstrap, seed=seed)
+  if samples.size and n >= 4:
+    coord_alpha = _mohammadi.mohammadi_alpha_per_column(samples)
   else:
-    coord_alpha, pooled = np.full(samples.shape[-1], np.nan), None
+    coord_alpha = np.full(samples.shape[-1], np.nan)
+  # Pool only the coordinates with a tail to measure (finite above).
+  live = np.isfinite(coord_alpha)
+  pooled = (tail_index(samples[:, live].reshape(-1), "mohammadi",
+                       num_bootstrap=num_bootstrap, seed=seed)
+            if live.any() else None)
   hill = tail_index(noise.norms, "hill", num_bootstrap=num_bootstrap,
                     seed=seed)
   d_eff = effective_dimension(noise.diff_norms ** 2, noise.diff_dots)

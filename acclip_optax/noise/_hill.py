@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from acclip_optax.noise import _sample
+
 
 @jax.jit
 def sorted_log_magnitudes(x: jax.Array) -> jax.Array:
@@ -24,19 +26,6 @@ def log_magnitudes(x: Any) -> jax.Array:
     raise ValueError(
         f"x must have shape (n,) or (n, d), got x.shape={tuple(x.shape)}.")
   return jnp.log(jnp.abs(x) + jnp.finfo(x.dtype).tiny)
-
-
-def default_k(n: int) -> int:
-  """``n // 20`` (the top 5%), at least 10 and at most ``n - 1``."""
-  return int(min(max(10, n // 20), n - 1))
-
-
-def check_k(k: int, n: int) -> int:
-  """Returns ``k`` as an int, or raises unless ``1 <= k < n``."""
-  k = int(k)
-  if not 1 <= k < n:
-    raise ValueError(f"k must be in [1, n), got k={k} for n={n} samples.")
-  return k
 
 
 def top_k_excess(desc: jax.Array, counts: jax.Array, k: int, power: int
@@ -87,6 +76,10 @@ def hill_alpha(x: Any, k: Optional[int] = None) -> jax.Array:
   Returns:
     A scalar array, :math:`\hat\alpha_k`.
 
+  Raises:
+    ValueError: for samples :func:`tail_index` refuses (non-finite values,
+      constant data, a zero threshold :math:`X_{(k+1)}`, tied top values).
+
   Examples:
     >>> import jax
     >>> from acclip_optax import noise
@@ -99,10 +92,9 @@ def hill_alpha(x: Any, k: Optional[int] = None) -> jax.Array:
     distribution <https://doi.org/10.1214/aos/1176343247>`_, Ann. Statist.
     1975.
   """
+  kk = _sample.check_sample(x, "hill", k=k)["k"]
   desc = sorted_log_magnitudes(jnp.asarray(x))
-  n = desc.shape[0]
-  kk = check_k(default_k(n) if k is None else k, n)
-  return hill_from_sorted(desc, jnp.ones(n, jnp.int32), kk)
+  return hill_from_sorted(desc, jnp.ones(desc.shape[0], jnp.int32), kk)
 
 
 class HillCurve(NamedTuple):
@@ -143,12 +135,15 @@ def hill_curve(
     >>> print(curve.k, curve.alpha.round(1))
     [ 100 1000] [1.9 1.9]
   """
-  logs = np.sort(np.asarray(log_magnitudes(x), np.float64))[::-1]
-  n = logs.shape[0]
+  n = int(np.shape(x)[0]) if np.ndim(x) else 0
   if k is None:
     k = np.unique(np.geomspace(min(10, max(1, n // 4)), max(2, n // 2),
                                num_k).astype(int))
-  k = np.asarray([check_k(v, n) for v in np.atleast_1d(k)], dtype=int)
+    k = k[k < n] if n > 2 else k
+  k = np.asarray(_sample.check_sample(x, "hill", k=np.atleast_1d(k))["k"],
+                 dtype=int)
+  desc = np.sort(_sample.magnitudes(_sample.as_host_array(x)))[::-1]
+  logs = np.log(desc[:k.max() + 1])  # positive: check_sample saw to it
   cum = np.cumsum(logs)
   alpha = 1.0 / (cum[k - 1] / k - logs[k])
   half = 1.959963984540054 / np.sqrt(k)

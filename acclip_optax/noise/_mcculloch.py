@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from acclip_optax.noise import _sample
+
 # nu(alpha) = (q95 - q05) / (q75 - q25) of the standard symmetric stable law,
 # computed once with scipy.stats.levy_stable.ppf (SciPy 1.17) on this grid;
 # tests/noise checks the table against SciPy again.
@@ -56,10 +58,15 @@ def mcculloch_alpha(x: Any) -> jax.Array:
   clipped to [0.5, 2] (the table's range). 1-D samples only.
 
   Args:
-    x: samples, shape ``(n,)``.
+    x: samples, shape ``(n,)``, ``n >= 21`` (so that the 5% and 95%
+      quantiles are not the sample's extremes).
 
   Returns:
     A scalar array, :math:`\hat\alpha \in [0.5, 2]`.
+
+  Raises:
+    ValueError: for fewer than 21 samples, non-finite values or a zero
+      interquartile range.
 
   Examples:
     >>> import jax
@@ -73,9 +80,7 @@ def mcculloch_alpha(x: Any) -> jax.Array:
     <https://doi.org/10.1080/03610918608812563>`_, Commun. Statist. Simul.
     1986.
   """
+  _sample.check_sample(x, "mcculloch")
   x = jnp.asarray(x)
-  if x.ndim != 1:
-    raise ValueError(
-        f"x must have shape (n,) for mcculloch, got x.shape={tuple(x.shape)}.")
   x = jnp.sort(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
   return mcculloch_from_sorted(x, jnp.ones(x.shape[0], jnp.int32))

@@ -7,10 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def default_block_size(n: int) -> int:
-  """``round(n ** (1/3))``, at least 2: many blocks, yet sums of several."""
-  return max(2, int(round(n ** (1.0 / 3.0))))
+from acclip_optax.noise import _sample
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -97,6 +94,11 @@ def mohammadi_alpha(x: Any, block_size: Optional[int] = None) -> jax.Array:
   Returns:
     A scalar array, :math:`\hat\alpha`.
 
+  Raises:
+    ValueError: for samples :func:`tail_index` refuses: non-finite values,
+      constant data (which would read exactly 1), zeros or zero block sums,
+      fewer than two blocks.
+
   Examples:
     >>> import jax
     >>> from acclip_optax import noise
@@ -109,8 +111,59 @@ def mohammadi_alpha(x: Any, block_size: Optional[int] = None) -> jax.Array:
     spectral measure of multivariate alpha-stable distributions
     <https://doi.org/10.1007/s00184-014-0515-7>`_, Metrika 2015.
   """
-  n = np.shape(x)[0]
-  m = default_block_size(n) if block_size is None else int(block_size)
-  if m < 2:
-    raise ValueError(f"block_size must be >= 2, got block_size={block_size}.")
+  m = _sample.check_sample(x, "mohammadi", block_size=block_size)[
+      "block_size"]
   return alpha_from_block_logs(*block_logs(x, m))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _column_alphas(samples, block_size):
+  return jax.vmap(
+      lambda col: alpha_from_block_logs(*_block_logs(col[:, None],
+                                                     block_size)),
+      in_axes=1)(samples)
+
+
+def mohammadi_alpha_per_column(
+    samples: Any, block_size: Optional[int] = None) -> np.ndarray:
+  r""":func:`mohammadi_alpha` of each column of ``(n, c)`` samples on its own.
+
+  The per-coordinate tail index: column ``j`` is the scalar sample of one
+  coordinate's noise. A column :func:`mohammadi_alpha` would refuse
+  (constant, a zero or non-finite value, a zero block sum: e.g. the weight
+  of an input that is always 0) gets ``nan`` instead of an error, so that
+  one dead coordinate does not hide the others.
+
+  Args:
+    samples: shape ``(n, c)``.
+    block_size: as in :func:`mohammadi_alpha` (``None``: ``n ** (1/3)``).
+
+  Returns:
+    Shape ``(c,)`` float64 array of estimates (``nan`` for refused columns).
+
+  Examples:
+    >>> import numpy as np
+    >>> from acclip_optax.noise import _mohammadi
+    >>> x = np.random.default_rng(0).standard_cauchy((20_000, 2))
+    >>> x[:, 1] = 0.0  # a dead coordinate
+    >>> print(_mohammadi.mohammadi_alpha_per_column(x).round(1))
+    [ 1. nan]
+  """
+  samples = _sample.as_host_array(samples, "samples")
+  if samples.ndim != 2:
+    raise ValueError(f"samples must have shape (n, c), got "
+                     f"samples.shape={samples.shape}.")
+  n, c = samples.shape
+  m = _sample.default_block_size(n) if block_size is None else int(block_size)
+  live = np.zeros(c, bool)
+  for j in range(c):
+    try:
+      _sample.check_sample(samples[:, j], "mohammadi", block_size=m)
+      live[j] = True
+    except ValueError:
+      pass
+  out = np.full(c, np.nan)
+  if live.any():
+    out[live] = np.asarray(_column_alphas(
+        jnp.asarray(samples[:, live], jnp.float32), m), np.float64)
+  return out

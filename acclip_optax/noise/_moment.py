@@ -6,8 +6,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
-from acclip_optax.noise._hill import check_k
-from acclip_optax.noise._hill import default_k
+from acclip_optax.noise import _sample
 from acclip_optax.noise._hill import sorted_log_magnitudes
 from acclip_optax.noise._hill import top_k_excess
 
@@ -42,10 +41,15 @@ def moment_alpha(x: Any, k: Optional[int] = None) -> jax.Array:
 
   Args:
     x: samples ``(n,)`` (magnitudes) or vectors ``(n, d)`` (row norms).
-    k: number of upper order statistics; ``None`` uses the top 5%.
+    k: number of upper order statistics, ``2 <= k < n``; ``None`` uses the
+      top 5%.
 
   Returns:
     A scalar array, :math:`\hat\alpha` (``inf`` for :math:`\hat\gamma \le 0`).
+
+  Raises:
+    ValueError: for samples :func:`tail_index` refuses (non-finite values,
+      constant data, a zero threshold, tied top values).
 
   Examples:
     >>> import jax
@@ -59,7 +63,6 @@ def moment_alpha(x: Any, k: Optional[int] = None) -> jax.Array:
     extreme-value distribution <https://doi.org/10.1214/aos/1176347397>`_,
     Ann. Statist. 1989.
   """
+  kk = _sample.check_sample(x, "moment", k=k)["k"]
   desc = sorted_log_magnitudes(jnp.asarray(x))
-  n = desc.shape[0]
-  kk = check_k(default_k(n) if k is None else k, n)
-  return moment_from_sorted(desc, jnp.ones(n, jnp.int32), kk)
+  return moment_from_sorted(desc, jnp.ones(desc.shape[0], jnp.int32), kk)

@@ -11,8 +11,8 @@ from acclip_optax.noise import _hill
 from acclip_optax.noise import _mcculloch
 from acclip_optax.noise import _mohammadi
 from acclip_optax.noise import _moment
-
-METHODS = ("mohammadi", "hill", "moment", "mcculloch")
+from acclip_optax.noise import _sample
+from acclip_optax.noise._sample import METHODS
 
 
 class TailIndexResult(NamedTuple):
@@ -27,6 +27,35 @@ class TailIndexResult(NamedTuple):
 
 
 _sorted = jax.jit(jnp.sort)
+
+
+def _check_bootstrap_args(num_bootstrap: int, confidence: float) -> None:
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(
+        f"confidence must be in (0, 1), got confidence={confidence!r}.")
+  if num_bootstrap < 0:
+    raise ValueError(
+        f"num_bootstrap must be >= 0, got num_bootstrap={num_bootstrap!r}.")
+
+
+def _percentile_interval(replicates: Any, confidence: float
+                         ) -> tuple[float, float]:
+  """The percentile interval of within-sample bootstrap replicates.
+
+  Unlike :func:`acclip_optax.evidence.bootstrap` (which resamples
+  independent replicates such as seeds and drops non-finite statistics),
+  the replicates here are one sample's resamples and an infinite replicate
+  is a reading (the moment estimator's "no heavy tail", gamma <= 0): the
+  interval is taken over all of them, as order statistics (no interpolation),
+  so it reaches ``inf`` instead of being narrowed or turned into ``nan``.
+  ``(nan, nan)`` when there are no replicates.
+  """
+  boot = np.asarray(replicates, np.float64)
+  if boot.size == 0:
+    return float("nan"), float("nan")
+  lo, hi = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2],
+                       method="inverted_cdf")
+  return float(lo), float(hi)
 
 
 def _order_statistic(values: jax.Array, counts: jax.Array, method: str,
@@ -109,6 +138,14 @@ def tail_index(
   Returns:
     A :class:`TailIndexResult` of Python floats.
 
+  Raises:
+    ValueError: for an unknown method, bad settings, or a sample the
+      estimator is not defined on (one check for every method): non-finite
+      values, constant data, fewer rows than the method's minimum (4 for
+      ``"mohammadi"``, 2 for ``"hill"``, 3 for ``"moment"``, 21 for
+      ``"mcculloch"``), zeros where logarithms are taken, tied top order
+      statistics, a zero interquartile range.
+
   Examples:
     >>> import jax
     >>> from acclip_optax import noise
@@ -117,52 +154,25 @@ def tail_index(
     >>> print(r.method, r.n, r.ci_low < 1.5 < r.ci_high)
     mohammadi 50000 True
   """
-  if method not in METHODS:
-    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}"
-                     f", got method={method!r}.")
-  if not 0.0 < confidence < 1.0:
-    raise ValueError(
-        f"confidence must be in (0, 1), got confidence={confidence!r}.")
-  if num_bootstrap < 0:
-    raise ValueError(
-        f"num_bootstrap must be >= 0, got num_bootstrap={num_bootstrap!r}.")
+  _check_bootstrap_args(num_bootstrap, confidence)
+  settings = _sample.check_sample(x, method, k=k, block_size=block_size)
   x = jnp.asarray(x)
-  if x.ndim not in (1, 2):
-    raise ValueError(
-        f"x must have shape (n,) or (n, d), got x.shape={tuple(x.shape)}.")
   n = int(x.shape[0])
   keys = jax.random.split(jax.random.key(seed), num_bootstrap)
   if method == "mohammadi":
-    m = _mohammadi.default_block_size(n) if block_size is None else int(
-        block_size)
-    if m < 2:
-      raise ValueError(f"block_size must be >= 2, got block_size={block_size}.")
-    alpha, boot = _block_bootstrap(*_mohammadi.block_logs(x, m), keys)
-    settings = {"block_size": m}
+    alpha, boot = _block_bootstrap(
+        *_mohammadi.block_logs(x, settings["block_size"]), keys)
   else:
     # Sort once; bootstrap resamples become counts over the sorted values.
     if method in ("hill", "moment"):
-      kk = _hill.check_k(_hill.default_k(n) if k is None else k, n)
+      kk = settings["k"]
       values = _hill.sorted_log_magnitudes(x)
-      settings = {"k": kk}
     else:
-      if x.ndim != 1:
-        raise ValueError("x must have shape (n,) for method='mcculloch', got "
-                         f"x.shape={tuple(x.shape)}.")
       kk = 0
       values = _sorted(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
-      settings = {}
     alpha, boot = _order_statistic_bootstrap(values, keys, method=method, k=kk)
-  alpha = float(alpha)
-  if num_bootstrap:
-    # Order statistics of the replicates (no interpolation, so an infinite
-    # moment estimate stays infinite instead of turning into nan).
-    lo, hi = np.quantile(np.asarray(boot),
-                         [(1 - confidence) / 2, (1 + confidence) / 2],
-                         method="inverted_cdf")
-  else:
-    lo = hi = float("nan")
-  return TailIndexResult(alpha=alpha, ci_low=float(lo), ci_high=float(hi),
+  lo, hi = _percentile_interval(boot, confidence)
+  return TailIndexResult(alpha=float(alpha), ci_low=lo, ci_high=hi,
                          method=method, n=n, confidence=float(confidence),
                          settings=settings)
 
@@ -199,30 +209,31 @@ def scaling_tail_index(
   Returns:
     A :class:`TailIndexResult` with ``method="mohammadi"``.
   """
-  norms = np.asarray(norms, np.float64)
-  block_norms = np.asarray(block_norms, np.float64)
-  num_blocks = block_norms.shape[0]
-  if block_size < 2 or num_blocks < 2 or norms.shape[0] < num_blocks * (
-      block_size):
+  _check_bootstrap_args(num_bootstrap, confidence)
+  norms = _sample.as_host_array(norms, "norms")
+  block_norms = _sample.as_host_array(block_norms, "block_norms")
+  num_blocks = block_norms.shape[0] if block_norms.ndim == 1 else 0
+  if (norms.ndim != 1 or block_size < 2 or num_blocks < 2 or
+      norms.shape[0] < num_blocks * block_size):
     raise ValueError(
-        "need block_size >= 2, at least 2 blocks and block_size * "
-        "len(block_norms) norms; got block_size="
-        f"{block_size!r}, {num_blocks} blocks and {norms.shape[0]} norms.")
-  tiny = np.finfo(np.float32).tiny
-  log_x = np.log(norms[:num_blocks * block_size] + tiny).reshape(
-      num_blocks, block_size)
-  log_y = np.log(block_norms + tiny)
+        "need 1-D norms and block_norms, block_size >= 2, at least 2 blocks "
+        "and block_size * len(block_norms) norms; got block_size="
+        f"{block_size!r}, block_norms.shape={block_norms.shape} and "
+        f"norms.shape={norms.shape}.")
+  norms = norms[:num_blocks * block_size]
+  for name, v in (("norms", norms), ("block_norms", block_norms)):
+    _sample.check_finite(v, name)
+    if not np.all(v > 0):
+      raise ValueError(
+          f"{name} must be > 0 (the test takes their logarithms), got "
+          f"{int(np.sum(v <= 0))} value(s) <= 0, e.g. {v[np.argmin(v)]}.")
+  log_x = np.log(norms).reshape(num_blocks, block_size)
+  log_y = np.log(block_norms)
   keys = jax.random.split(jax.random.key(seed), num_bootstrap)
   alpha, boot = _block_bootstrap(jnp.asarray(log_x, jnp.float32),
                                  jnp.asarray(log_y, jnp.float32), keys)
-  if num_bootstrap:
-    lo, hi = np.quantile(np.asarray(boot),
-                         [(1 - confidence) / 2, (1 + confidence) / 2],
-                         method="inverted_cdf")
-  else:
-    lo = hi = float("nan")
-  return TailIndexResult(alpha=float(alpha), ci_low=float(lo),
-                         ci_high=float(hi), method="mohammadi",
-                         n=int(num_blocks * block_size),
+  lo, hi = _percentile_interval(boot, confidence)
+  return TailIndexResult(alpha=float(alpha), ci_low=lo, ci_high=hi,
+                         method="mohammadi", n=int(num_blocks * block_size),
                          confidence=float(confidence),
                          settings={"block_size": int(block_size)})

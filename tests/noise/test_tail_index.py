@@ -115,15 +115,143 @@ def test_rows_use_euclidean_norms():
 
 
 def test_tail_index_validates():
-  x = np.ones(100)
+  x = np.random.default_rng(1).standard_cauchy(100)
   with pytest.raises(ValueError, match="method"):
     noise.tail_index(x, "pickands")
   with pytest.raises(ValueError, match="confidence"):
     noise.tail_index(x, confidence=1.5)
   with pytest.raises(ValueError, match="k must be"):
     noise.tail_index(x, "hill", k=100)
-  with pytest.raises(ValueError, match="mcculloch"):
+  with pytest.raises(ValueError, match="k must be"):
+    noise.tail_index(x, "moment", k=1)  # M2 > M1^2 needs two excesses
+  with pytest.raises(ValueError, match=r"shape \(n,\) for method='mcculloch'"):
     noise.tail_index(np.ones((10, 2)), "mcculloch")
   r = noise.tail_index(np.random.default_rng(0).standard_normal(200),
                        num_bootstrap=0)
   assert np.isnan(r.ci_low) and np.isfinite(r.alpha)
+
+
+# Degenerate samples (issue 11, item 7): one check, a clear error for each.
+
+POINT_ESTIMATORS = {"mohammadi": noise.mohammadi_alpha,
+                    "hill": noise.hill_alpha, "moment": noise.moment_alpha,
+                    "mcculloch": noise.mcculloch_alpha}
+
+
+def _both(method):
+  """The point estimator and tail_index, for one method."""
+  return (POINT_ESTIMATORS[method],
+          lambda x: noise.tail_index(x, method, num_bootstrap=10))
+
+
+@pytest.mark.parametrize("method", list(POINT_ESTIMATORS))
+@pytest.mark.parametrize("value", [3.0, -0.5])
+def test_constant_sample_is_refused(method, value):
+  # Before: mohammadi read exactly 1.0 with CI [1, 1] (a "Cauchy tail").
+  for f in _both(method):
+    with pytest.raises(ValueError, match=r"x is constant \(all 500"):
+      f(np.full(500, value))
+  if method != "mcculloch":
+    with pytest.raises(ValueError, match="x is constant"):
+      noise.tail_index(np.ones((500, 3)), method)
+
+
+@pytest.mark.parametrize("method", list(POINT_ESTIMATORS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_value_is_refused(method, bad):
+  # Before: hill/moment sorted a NaN away (a number), mohammadi/mcculloch
+  # returned nan.
+  x = np.random.default_rng(0).standard_cauchy(500)
+  x[123] = bad
+  for f in _both(method):
+    with pytest.raises(ValueError, match=r"1 non-finite value.*x\[123\]"):
+      f(x)
+
+
+@pytest.mark.parametrize("method,minimum", [("mohammadi", 4), ("hill", 2),
+                                            ("moment", 3), ("mcculloch", 21)])
+def test_minimum_sample_size_per_method(method, minimum):
+  # Before: McCulloch raised a raw IndexError at n = 0 and gave nan at n = 1.
+  rng = np.random.default_rng(0)
+  for n in sorted({0, 1, minimum - 1}):
+    for f in _both(method):
+      with pytest.raises(ValueError,
+                         match=f"n={n} samples; method='{method}' needs at "
+                         f"least {minimum}"):
+        f(rng.standard_cauchy(n))
+  x = rng.standard_cauchy(minimum) + np.arange(minimum)  # distinct values
+  assert np.isfinite(float(POINT_ESTIMATORS[method](x)))
+
+
+def test_zeros_are_refused_where_logarithms_are_taken():
+  x = np.random.default_rng(0).standard_cauchy(600)
+  x[::7] = 0.0
+  # Before: log(0 + tiny) = -87 entered the block means silently.
+  with pytest.raises(ValueError, match="86 zero sample"):
+    noise.mohammadi_alpha(x)
+  # Hill's threshold X_(k+1) is 0 once more than n - k - 1 samples are 0.
+  y = np.zeros(600)
+  y[:20] = np.arange(1.0, 21.0)
+  with pytest.raises(ValueError, match=r"X_\(k\+1\) is 0 for k=30"):
+    noise.hill_alpha(y, 30)
+  assert np.isfinite(float(noise.hill_alpha(y, 10)))  # above the zeros: fine
+  # Rademacher data: blocks of 2 often sum to exactly 0.
+  r = np.random.default_rng(1).choice([-1.0, 1.0], 400)
+  with pytest.raises(ValueError, match="block sum.*exactly 0"):
+    noise.tail_index(r, "mohammadi", block_size=2)
+
+
+def test_tied_top_values_and_zero_iqr_are_refused():
+  x = np.concatenate([np.full(50, 9.0), np.random.default_rng(0).random(450)])
+  with pytest.raises(ValueError, match="top k\\+1=26 magnitudes are all equal"):
+    noise.hill_alpha(x, 25)
+  with pytest.raises(ValueError, match="top k\\+1=26"):
+    noise.hill_curve(x, [100, 25])
+  with pytest.raises(ValueError, match="top k\\+1=26"):
+    noise.moment_alpha(x, 25)
+  mostly = np.zeros(100)
+  mostly[:10] = np.arange(1.0, 11.0)
+  with pytest.raises(ValueError, match="interquartile range 0"):
+    noise.mcculloch_alpha(mostly)
+
+
+def test_discrete_but_valid_samples_are_accepted():
+  """The check refuses degenerate samples, not ties as such."""
+  x = np.random.default_rng(0).poisson(3.0, 2000) - 3.0 + 0.5  # no zeros
+  for method in POINT_ESTIMATORS:
+    r = noise.tail_index(x, method, num_bootstrap=10)
+    assert np.isfinite(r.alpha) and r.ci_low <= r.ci_high
+
+
+def test_estimators_refuse_traced_and_non_numeric_input():
+  import jax  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="outside jax.jit"):
+    jax.jit(noise.hill_alpha)(np.arange(1.0, 50.0))
+  with pytest.raises(ValueError, match="real numeric array"):
+    noise.tail_index(np.array(["a", "b", "c", "d"]))
+
+
+def test_scaling_tail_index_refuses_zero_and_non_finite_norms():
+  rng = np.random.default_rng(0)
+  norms, blocks = rng.random(64) + 0.1, rng.random(8) + 0.1
+  assert np.isfinite(noise.scaling_tail_index(norms, blocks, 8).alpha)
+  bad = norms.copy()
+  bad[5] = np.nan
+  with pytest.raises(ValueError, match="norms has 1 non-finite"):
+    noise.scaling_tail_index(bad, blocks, 8)
+  bad[5] = 0.0
+  with pytest.raises(ValueError, match="norms must be > 0"):
+    noise.scaling_tail_index(bad, blocks, 8)
+
+
+def test_per_column_mohammadi_matches_numpy_formula_and_skips_dead_columns():
+  """The one estimator assess_noise uses per coordinate (no inline copy)."""
+  from acclip_optax.noise import _mohammadi  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  x = np.stack([rng.standard_cauchy(3000), rng.standard_normal(3000) * 1e-3,
+                np.zeros(3000), np.full(3000, 2.0)], axis=1)
+  got = _mohammadi.mohammadi_alpha_per_column(x, 14)
+  for j in (0, 1):
+    np.testing.assert_allclose(got[j], _numpy_mohammadi(x[:, j], 14),
+                               rtol=1e-4)
+  assert np.isnan(got[2]) and np.isnan(got[3])  # zero and constant columns
