@@ -11,6 +11,8 @@ from acclip_optax._adam_as_clipping import clipping_step_size
 from acclip_optax._adam_as_clipping import ClippingParameters
 from acclip_optax._adam_as_clipping import rmsprop_as_clipping
 from acclip_optax._adam_as_clipping import rmsprop_step_size
+from acclip_optax._autoclip import autoclip
+from acclip_optax._autoclip import AutoClipState
 from acclip_optax._clip_coordinate import clip_coordinate
 from acclip_optax._clip_coordinate import ClipCoordinateState
 from acclip_optax._clip_global import clip_global
@@ -23,11 +25,15 @@ from acclip_optax._schedules import heavy_tail_threshold_schedule
 from acclip_optax._schedules import nonconvex_clipping_parameters
 from acclip_optax._schedules import NonConvexClipping
 from acclip_optax._schedules import strongly_convex_step_size_schedule
+from acclip_optax._zclip import zclip
+from acclip_optax._zclip import ZClipState
 
 __version__ = "0.1.0"
 
 __all__ = (
     "acclip",
+    "autoclip",
+    "AutoClipState",
     "clip_coordinate",
     "clip_global",
     "ClipCoordinateState",
@@ -46,4 +52,6 @@ __all__ = (
     "scale_by_acclip",
     "ScaleByAcclipState",
     "strongly_convex_step_size_schedule",
+    "zclip",
+    "ZClipState",
 )

@@ -28,6 +28,11 @@ TRANSFORMS = {
         acclip_optax.clipped_sgd,
         dict(learning_rate=0.05, max_norm=0.5, mode="coordinate", weight_decay=1e-4),
         True, None),
+    # Adaptive clippers (issue 9), with short warm-ups so that they clip here.
+    "zclip": (acclip_optax.zclip, dict(warmup_steps=2, z_thresh=1.0), False, 0.05),
+    "zclip_mean_capped": (
+        acclip_optax.zclip, dict(warmup_steps=1, mode="mean", max_norm=5.0), False, 0.05),
+    "autoclip": (acclip_optax.autoclip, dict(percentile=50.0), False, 0.05),
 }
 NAMES = sorted(TRANSFORMS)
 # Keyword arguments that take accumulator dtypes, per factory.
@@ -222,6 +227,8 @@ CONVERGENCE = {  # name -> overrides giving a sensible step on these problems
     "acclip": dict(learning_rate=0.01, weight_decay=0.0),
     "clipped_sgd_global": dict(learning_rate=0.01),
     "clipped_sgd_coordinate": dict(learning_rate=0.01, weight_decay=0.0),
+    "zclip": dict(lr=0.0015), "zclip_mean_capped": dict(lr=0.0015),
+    "autoclip": dict(lr=0.0015, history_size=64),
 }
 
 

@@ -1,0 +1,251 @@
+"""ZClip, AutoClip, AdaGC, SPAM clipping and spike skipping against NumPy float64.
+
+Each transform runs >= 30 steps on a three-leaf tree with injected gradient
+spikes and warm-up boundaries, and every step's output (and the statistics it
+keeps) is compared with the plain-NumPy transcription in
+``clipper_reference.py``. The Optax-compatibility checks (jit, inject,
+MultiSteps, masks, bf16, lax.cond, convergence) run in ``test_battery.py``.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import acclip_optax
+from tests.core import clipper_reference as ref
+
+SHAPES = [(3, 4), (5,), ()]
+KEYS = ("w", "b", "s")
+
+
+def to_tree(leaves, dtype=jnp.float32):
+  return {k: jnp.asarray(g, dtype) for k, g in zip(KEYS, leaves)}
+
+
+def to_leaves(tree):
+  return [np.asarray(tree[k], np.float64) for k in KEYS]
+
+
+def run_against(tx, reference, grads, check_state=None, rtol=2e-5, atol=1e-6):
+  """Steps ``tx`` (jitted) and ``reference`` together; returns the max relative error."""
+  state = tx.init(to_tree(grads[0]))
+  step = jax.jit(tx.update)
+  worst = 0.0
+  for k, g in enumerate(grads):
+    out, state = step(to_tree(g), state)
+    want, factor = reference.step(g)
+    chex.assert_trees_all_close(to_leaves(out), want, rtol=rtol, atol=atol,
+                                custom_message=f"step {k}")
+    for got_leaf, want_leaf in zip(to_leaves(out), want):
+      scale = np.maximum(np.abs(want_leaf), 1e-30)
+      worst = max(worst, float(np.max(np.abs(got_leaf - want_leaf) / scale)))
+    if check_state is not None:
+      check_state(k, state, reference, factor)
+  return worst
+
+
+def spiky(seed, steps=40, spikes=(5, 6, 17, 31)):
+  return ref.spiky_grads(np.random.default_rng(seed), SHAPES, steps, spikes)
+
+
+# ----------------------------------------------------------------------------- ZClip
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "mean"])
+@pytest.mark.parametrize("max_norm", [None, 12.0])
+def test_zclip_matches_numpy(mode, max_norm):
+  grads = spiky(0)  # spikes right at the warm-up end (step 5) and later
+  tx = acclip_optax.zclip(warmup_steps=5, max_norm=max_norm, mode=mode,
+                          track_stats=True)
+  reference = ref.ZClip(warmup_steps=5, max_norm=max_norm, mode=mode)
+  clipped_steps = []
+
+  def check(k, state, r, factor):
+    if r.mean is not None:
+      np.testing.assert_allclose(state.mean, r.mean, rtol=1e-5)
+      np.testing.assert_allclose(state.var, r.var, rtol=1e-4)
+    np.testing.assert_allclose(state.stats.mean_factor, factor, rtol=1e-5)
+    assert float(state.stats.clipped_fraction) == float(factor < 1)
+    np.testing.assert_allclose(state.stats.pre_clip_norm,
+                               ref.global_norm(grads[k]), rtol=1e-5)
+    if factor < 1:
+      clipped_steps.append(k)
+
+  run_against(tx, reference, grads, check)
+  # The spikes after the warm-up are clipped; warm-up steps only by the cap.
+  assert {5, 17, 31} <= set(clipped_steps), clipped_steps
+  if max_norm is None:
+    assert min(clipped_steps) >= 5
+
+
+def test_zclip_warmup_statistics_are_population_mean_and_variance():
+  norms = [5.0, 1.0, 7.0, 2.0]
+  tx = acclip_optax.zclip(warmup_steps=4)
+  state = tx.init(jnp.zeros(1))
+  for n in norms:
+    out, state = tx.update(jnp.array([n]), state)
+    chex.assert_trees_all_close(out, jnp.array([n]))  # warm-up: no clipping
+  np.testing.assert_allclose(state.mean, np.mean(norms), rtol=1e-6)
+  np.testing.assert_allclose(state.var, np.var(norms), rtol=1e-6)
+
+
+def test_zclip_adaptive_threshold_closed_form():
+  # Warm-up norms 4 and 6: mean 5, std 1. Norm 15: z = 10 / (1 + eps).
+  tx = acclip_optax.zclip(warmup_steps=2, eps=0.0, z_thresh=2.5)
+  state = tx.init(jnp.zeros(1))
+  for n in (4.0, 6.0):
+    _, state = tx.update(jnp.array([n]), state)
+  out, state = tx.update(jnp.array([15.0]), state)
+  want = 5.0 + 2.5 ** 2 * 1.0 / 10.0  # mu + z_thr^2 sigma / z
+  np.testing.assert_allclose(out, [want], rtol=1e-6)
+  np.testing.assert_allclose(state.mean, 0.97 * 5 + 0.03 * want, rtol=1e-6)
+
+
+def test_zclip_zero_gradients_and_non_finite_norm():
+  tx = acclip_optax.zclip(warmup_steps=3)
+  state = tx.init({"a": jnp.zeros(2)})
+  for _ in range(6):  # zero norms: std 0, z = 0 / eps = 0, no NaN
+    out, state = tx.update({"a": jnp.zeros(2)}, state)
+    chex.assert_trees_all_equal(out, {"a": jnp.zeros(2)})
+  assert float(state.mean) == 0.0 and float(state.var) == 0.0
+  # Any positive norm is now an infinite-z spike, clipped to the mean 0.
+  out, state = tx.update({"a": jnp.array([1.0, 0.0])}, state)
+  chex.assert_trees_all_equal(out, {"a": jnp.zeros(2)})
+  before = state
+  _, state = tx.update({"a": jnp.array([jnp.nan, 0.0])}, state)
+  assert int(state.count) == int(before.count)
+  assert float(state.mean) == float(before.mean)
+  assert float(state.var) == float(before.var)
+
+
+def test_zclip_max_norm_schedule():
+  grads = spiky(1, steps=30)
+  sched = optax.linear_schedule(20.0, 5.0, 30)
+  tx = acclip_optax.zclip(warmup_steps=4, max_norm=sched)
+  reference = ref.ZClip(warmup_steps=4, max_norm=lambda k: float(sched(k)))
+  run_against(tx, reference, grads)
+
+
+# ---------------------------------------------------------------------------- AutoClip
+
+
+@pytest.mark.parametrize("percentile", [0.0, 10.0, 50.0, 90.0, 100.0])
+@pytest.mark.parametrize("history_size", [7, 64])
+def test_autoclip_matches_numpy(percentile, history_size):
+  grads = spiky(2, steps=36)
+  tx = acclip_optax.autoclip(percentile, history_size, track_stats=True)
+  reference = ref.AutoClip(percentile, history_size)
+
+  def check(k, state, r, factor):
+    np.testing.assert_allclose(state.stats.mean_factor, factor, rtol=1e-5)
+    assert int(state.count) == k + 1
+
+  run_against(tx, reference, grads, check)
+
+
+def test_autoclip_first_step_and_zero_gradients_pass_through():
+  tx = acclip_optax.autoclip(10.0, 4)
+  state = tx.init({"a": jnp.zeros(2)})
+  g = {"a": jnp.array([30.0, -40.0])}
+  out, state = tx.update(g, state)  # percentile of [50] is 50: no clipping
+  chex.assert_trees_all_equal(out, g)
+  out, state = tx.update({"a": jnp.zeros(2)}, state)
+  chex.assert_trees_all_equal(out, {"a": jnp.zeros(2)})
+  _, state = tx.update({"a": jnp.array([jnp.inf, 0.0])}, state)
+  assert int(state.count) == 2  # the non-finite norm is not recorded
+
+
+# ------------------------------------------------------------------ bad hyperparameters
+
+
+BAD = [
+    (acclip_optax.zclip, dict(alpha=1.0), "alpha"),
+    (acclip_optax.zclip, dict(z_thresh=0.0), "z_thresh"),
+    (acclip_optax.zclip, dict(warmup_steps=0), "warmup_steps"),
+    (acclip_optax.zclip, dict(warmup_steps=2.5), "warmup_steps"),
+    (acclip_optax.zclip, dict(eps=-1.0), "eps"),
+    (acclip_optax.zclip, dict(max_norm=-1.0), "max_norm"),
+    (acclip_optax.zclip, dict(mode="percentile"), "mode"),
+    (acclip_optax.autoclip, dict(percentile=-1.0), "percentile"),
+    (acclip_optax.autoclip, dict(percentile=101.0), "percentile"),
+    (acclip_optax.autoclip, dict(percentile=50.0, history_size=0), "history_size"),
+    (acclip_optax.autoclip, dict(percentile=50.0, history_size=10.0), "history_size"),
+]
+
+
+@pytest.mark.parametrize("factory,kwargs,name", BAD,
+                         ids=[f"{f.__name__}-{n}-{i}" for i, (f, _, n) in enumerate(BAD)])
+def test_bad_hyperparameters_raise(factory, kwargs, name):
+  value = next(iter(kwargs.values())) if len(kwargs) == 1 else kwargs[name]
+  with pytest.raises(ValueError, match=f"{name} must be .*got {name}={value!r}"):
+    factory(**kwargs)
+
+
+# ----------------------------------------------------------------------------- sharding
+
+
+SHARDING_SCRIPT = textwrap.dedent("""
+    import jax
+    jax.config.update("jax_num_cpu_devices", 8)
+    import jax.numpy as jnp, numpy as np, optax, chex
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import acclip_optax
+
+    mesh = Mesh(np.array(jax.devices()).reshape(4, 2), ("data", "model"))
+    specs = {"w": P("data", "model"), "b": P("model"), "s": P()}
+    shard = {k: NamedSharding(mesh, v) for k, v in specs.items()}
+    rng = np.random.default_rng(0)
+    host = {"w": rng.normal(size=(8, 6)).astype(np.float32),
+            "b": rng.normal(size=(6,)).astype(np.float32),
+            "s": np.float32(0.3)}
+    grads = [{k: (3 * rng.standard_t(1.5, size=np.shape(v))).astype(np.float32)
+              for k, v in host.items()} for _ in range(8)]
+    txs = {TXS}
+    for name, tx in txs.items():
+      def run(params, gs):
+        state = jax.jit(tx.init)(params)
+        step = jax.jit(lambda p, s, g: (lambda u, s: (optax.apply_updates(p, u), s))(
+            *tx.update(g, s, p)))
+        for g in gs:
+          params, state = step(params, state, g)
+        return params, state
+      p8, s8 = run(jax.device_put(host, shard), [jax.device_put(g, shard) for g in grads])
+      p1, s1 = run(jax.device_put(host, jax.devices()[0]),
+                   [jax.device_put(g, jax.devices()[0]) for g in grads])
+      chex.assert_trees_all_close(p8, p1, rtol=1e-5, atol=1e-6)
+      chex.assert_trees_all_close(s8, s1, rtol=1e-5, atol=1e-6)
+      for k in specs:
+        assert p8[k].sharding.is_equivalent_to(shard[k], p8[k].ndim), name
+      checked = 0
+      for path, leaf in jax.tree_util.tree_leaves_with_path(s8):
+        key = [getattr(k, "key", None) for k in path]
+        name_ = next((k for k in key if k in specs), None)
+        if name_ is not None and leaf.shape == host[name_].shape and leaf.ndim:
+          assert leaf.sharding.is_equivalent_to(shard[name_], leaf.ndim), (name, path)
+          checked += 1
+      print(name, "param-shaped state leaves checked:", checked)
+    print("OK")
+""")
+
+SHARDED_TXS = """{
+    "zclip": optax.chain(acclip_optax.zclip(warmup_steps=3), optax.sgd(0.1)),
+    "autoclip": optax.chain(acclip_optax.autoclip(50.0, 16), optax.sgd(0.1)),
+}"""
+
+
+def test_sharded_clippers_on_8_cpu_devices():
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  script = SHARDING_SCRIPT.replace("{TXS}", SHARDED_TXS)
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, env=env, timeout=600)
+  assert out.returncode == 0, out.stdout + out.stderr
+  assert "OK" in out.stdout
