@@ -1,8 +1,6 @@
 """Minibatch gradient noise: a reference gradient and many noise draws."""
 
 import functools
-import sys
-import time
 from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
@@ -10,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from acclip_optax._progress import Progress
 from acclip_optax.noise._source import resolve_source
 
 # Seeds of reference batches start here, far from the noise draws' seeds.
@@ -22,23 +21,6 @@ class ReferenceGradient(NamedTuple):
   num_examples: int  # examples averaged into grad
   independent: bool  # True: data independent of the noise draws
   description: str  # one line for reports
-
-
-class Progress:
-  """One-line progress reports with an ETA, at most about ``lines`` of them."""
-
-  def __init__(self, label: str, total: int, enabled: bool, lines: int = 10):
-    self.label, self.total, self.enabled = label, total, enabled
-    self.every = max(1, total // lines)
-    self.start = time.perf_counter()
-
-  def update(self, done: int) -> None:
-    if not self.enabled or (done % self.every and done != self.total):
-      return
-    elapsed = time.perf_counter() - self.start
-    eta = elapsed / done * (self.total - done)
-    print(f"{self.label}: {done}/{self.total} in {elapsed:.1f}s, "
-          f"ETA {eta:.1f}s", file=sys.stderr, flush=True)
 
 
 def _float32(tree: Any) -> Any:
@@ -279,7 +261,8 @@ def minibatch_noise(
   zeros = lambda: optax.tree.zeros_like(ref)
   prev_xi, prev_diff, block = zeros(), zeros(), zeros()
   stats, coords = [], []
-  report = Progress(f"minibatch_noise[{src.name}]", num_samples, progress)
+  report = Progress(num_samples, label=f"minibatch_noise[{src.name}]",
+                    unit="draws", enabled=progress)
   for i in range(num_samples):
     batch = src.sample_batch(seed + i, batch_size)
     s, c, prev_xi, prev_diff, block = _noise_step(

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import optax
 
-from acclip_optax.noise._minibatch import Progress
+from acclip_optax._progress import Progress
 from acclip_optax.noise._source import resolve_source
 
 
@@ -114,7 +114,8 @@ def gradient_noise_scale(
   sq_norm = jax.jit(lambda p, b: optax.tree.norm(jax.grad(src.loss_fn)(p, b),
                                                  squared=True))
   small, big = [], []
-  report = Progress(f"gradient_noise_scale[{src.name}]", num_pairs, progress)
+  report = Progress(num_pairs, label=f"gradient_noise_scale[{src.name}]",
+                    unit="pairs", enabled=progress)
   for i in range(num_pairs):
     small.append(sq_norm(src.params, src.sample_batch(seed + 2 * i,
                                                       small_batch)))

@@ -1,12 +1,12 @@
 """Noise snapshots over training, to show non-stationarity (Figure 5)."""
 
-import sys
 from typing import Any, NamedTuple, Sequence
 
 import jax
 import numpy as np
 import optax
 
+from acclip_optax._progress import Progress
 from acclip_optax.noise._minibatch import MinibatchNoise
 from acclip_optax.noise._minibatch import minibatch_noise
 from acclip_optax.noise._minibatch import reference_gradient
@@ -69,7 +69,8 @@ def track_noise(
     keep_params: keep each snapshot's params.
     seed: base seed.
     num_bootstrap: bootstrap resamples of each scaling index.
-    progress: print a line per snapshot to stderr.
+    progress: print a line per snapshot (loss, median noise norm, scaling
+      index) and about ten lines of training progress to stderr.
 
   Returns:
     A list of :class:`NoiseSnapshot`, in step order.
@@ -89,6 +90,8 @@ def track_noise(
   loss_fn = jax.jit(src.loss_fn)
   p, state = src.params, optimizer.init(src.params)
   snapshots = []
+  report = Progress(num_steps, label=f"track_noise[{src.name}]",
+                    enabled=progress)
   noise_seed = seed + (1 << 28)
   for step in range(num_steps + 1):
     if step in measure_at:
@@ -106,11 +109,11 @@ def track_noise(
                                    num_bootstrap=num_bootstrap, seed=seed)
       snapshots.append(NoiseSnapshot(step, loss, draws, scaling,
                                      p if keep_params else None))
-      if progress:
-        print(f"track_noise[{src.name}]: step {step}, loss {loss:.4f}, "
-              f"median noise norm {np.median(draws.norms):.4g}, scaling "
-              f"alpha {scaling.alpha:.2f}", file=sys.stderr, flush=True)
+      report.report(step, {"loss": loss,
+                           "median noise norm": np.median(draws.norms),
+                           "scaling alpha": scaling.alpha})
     if step < num_steps:
       p, state = train_step(p, state, src.sample_batch(seed + step,
                                                        train_batch_size))
+      report.update(step + 1)
   return snapshots
