@@ -41,15 +41,22 @@ def assessments():
   return out
 
 
+# Tolerances below: measured over draw seeds 0, 1000, ..., 5000 of these
+# fixtures (384 draws, 24 blocks of 8 differences); the fixture uses seed 0.
+
+
 def test_default_pipeline_not_fooled_by_mixed_scale_gaussian(assessments):
   draws, a = assessments["mixed_gaussian"]
   assert not a.heavy_tailed
-  assert a.scaling.ci_low <= 2.0 <= a.scaling.ci_high + 0.05
+  # The 95% CI covers the exact index 2 (6 of 6 seeds; seed 0: [1.81, 2.13]).
+  assert a.scaling.ci_low <= 2.0 <= a.scaling.ci_high
   # The control is a real trap: pooling coordinates (Simsekli et al.) calls
-  # the same Gaussian noise heavy-tailed.
-  assert a.pooled.ci_high < 1.7
-  # Per-coordinate, each Gaussian coordinate reads near 2.
-  assert np.nanmedian(a.coordinate_alpha) > 1.7
+  # the same Gaussian noise heavy-tailed (CI upper ends 1.08-1.10).
+  assert a.pooled.ci_high < 1.3
+  # Per-coordinate, each Gaussian coordinate reads near 2 (medians
+  # 1.91-2.04 over 6 seeds: 384 draws per coordinate).
+  assert abs(np.nanmedian(a.coordinate_alpha) - 2.0) < 0.15
+  # q99 of 384 norms rests on its ~4 largest: ratios 0.96-1.18 over 6 seeds.
   assert a.tail_ratio == pytest.approx(a.null_tail_ratio, rel=0.25)
   assert draws.coordinate_samples.shape == (384, D)
 
@@ -57,8 +64,11 @@ def test_default_pipeline_not_fooled_by_mixed_scale_gaussian(assessments):
 def test_default_pipeline_reports_stable_noise(assessments):
   _, a = assessments["stable_1.5"]
   assert a.heavy_tailed
+  # 24 blocks: point estimates 1.37-1.67 over 6 seeds (seed 0: 1.48); the
+  # percentile CI missed 1.5 for 2 of the 6, so it is not asserted here.
   assert abs(a.scaling.alpha - 1.5) < 0.2
-  assert a.tail_ratio > 2 * a.null_tail_ratio
+  # Measured 6.3-17x the Gaussian null's ratio over 6 seeds.
+  assert a.tail_ratio > 5 * a.null_tail_ratio
 
 
 def test_assessment_summary_is_json_ready(assessments):
@@ -72,4 +82,7 @@ def test_effective_dimension_from_collected_differences(assessments):
   draws, a = assessments["mixed_gaussian"]
   s2 = np.exp(4.0 * np.asarray(jax.random.normal(jax.random.key(42), (D,))))
   want = s2.sum() ** 2 / np.sum(s2 ** 2)
+  # From only 96 dot products X_2k . X_2k+1: relative errors -18% to +52%
+  # over 6 seeds (seed 0: -18%); test_stable_and_references checks the
+  # estimator to 10% on 20,000 draws.
   assert a.d_eff == pytest.approx(want, rel=0.3)
