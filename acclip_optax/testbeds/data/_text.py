@@ -12,11 +12,13 @@ import hashlib
 import json
 import pathlib
 import re
+import warnings
+import zipfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from acclip_optax.testbeds.data import _install
+from acclip_optax.testbeds.data import _verify
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
@@ -54,31 +56,71 @@ def _strip_brown_tags(raw: str) -> str:
 def read_brown(path: Optional[str] = None) -> List[Document]:
   """The 500 Brown Corpus documents with ``word/tag`` tags stripped.
 
-  Labels index :data:`BROWN_GENRES`. Raises
-  :class:`~acclip_optax.testbeds.data.DatasetMissingError` when not installed.
-  The stripped text is cached beside the corpus (and in memory).
+  Labels index :data:`BROWN_GENRES`. Every file is first checked against the
+  shipped manifest (size and SHA-256); a missing or damaged corpus raises
+  :class:`~acclip_optax.testbeds.data.DatasetMissingError` (or its subclass
+  ``DatasetDamagedError``) naming the files and the command that repairs them.
+  The stripped text is cached beside the corpus (and in memory); a cache that
+  fails to load is rebuilt.
   """
-  root = pathlib.Path(path) if path else _install.require_brown()
-  return list(_read_brown_cached(str(root)))
+  root = _verify.require_brown(pathlib.Path(path) if path else None)
+  signature = _verify.stat_signature(
+      [root / name for name in _verify.BROWN_MANIFEST])
+  return list(_read_brown_cached(str(root), signature))
 
 
-@functools.lru_cache(maxsize=2)
-def _read_brown_cached(root: str) -> tuple:
-  root = pathlib.Path(root)
-  cache = root.parent / "brown-stripped.json"
-  if cache.exists():
-    rows = json.loads(cache.read_text())
-    return tuple(Document(*row) for row in rows)
+def _read_categories(root: pathlib.Path) -> Dict[str, int]:
   genres = {}
   for line in (root / "cats.txt").read_text().splitlines():
     if line.strip():
       doc_id, genre = line.split()[:2]
       genres[doc_id] = BROWN_GENRES.index(genre)
+  return genres
+
+
+def _load_stripped_cache(cache: pathlib.Path, doc_ids: List[str]) -> tuple:
+  """The cached documents; raises ``ValueError`` when the cache is unusable."""
+  try:
+    payload = json.loads(cache.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise ValueError(f"unreadable ({e})") from e
+  if (not isinstance(payload, dict)
+      or payload.get("manifest") != _verify.BROWN_MANIFEST_DIGEST):
+    raise ValueError("not made from the verified corpus")
+  rows = payload.get("docs")
+  if (not isinstance(rows, list)
+      or not all(isinstance(r, list) and len(r) == 3
+                 and isinstance(r[1], int) and isinstance(r[2], str)
+                 for r in rows)
+      or [r[0] for r in rows] != doc_ids):
+    raise ValueError(f"does not hold the {len(doc_ids)} documents of cats.txt")
+  return tuple(Document(*row) for row in rows)
+
+
+def _warn_rebuild(path: pathlib.Path, why) -> None:
+  warnings.warn(f"cache {path} failed to load ({why}); rebuilding it.",
+                RuntimeWarning, stacklevel=3)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_brown_cached(root: str, signature: tuple) -> tuple:
+  del signature  # Part of the memo key only: changed files are read again.
+  root = pathlib.Path(root)
+  genres = _read_categories(root)
+  doc_ids = sorted(genres)
+  cache = root.parent / "brown-stripped-v2.json"
+  if cache.exists():
+    try:
+      return _load_stripped_cache(cache, doc_ids)
+    except ValueError as e:
+      _warn_rebuild(cache, e)
   docs = tuple(Document(d, genres[d], _strip_brown_tags((root / d).read_text()))
-               for d in sorted(genres))
+               for d in doc_ids)
   try:
     tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps([[d.doc_id, d.label, d.text] for d in docs]))
+    tmp.write_text(json.dumps({
+        "manifest": _verify.BROWN_MANIFEST_DIGEST,
+        "docs": [[d.doc_id, d.label, d.text] for d in docs]}))
     tmp.replace(cache)
   except OSError:
     pass
@@ -104,24 +146,61 @@ def read_text_folder(path: str,
           for f in files]
 
 
+def documents_from_rows(rows, name: str, text_field: str = "text"
+                        ) -> List[Document]:
+  """Rows as a Hugging Face ``datasets.Dataset`` yields them, as documents.
+
+  Each row is a mapping of column name to value (``{"text": "..."}`` for the
+  ``text`` builder); rows whose text is blank are dropped. Kept apart from the
+  import so that it is tested without ``datasets`` installed.
+  """
+  docs = []
+  for i, row in enumerate(rows):
+    if not hasattr(row, "keys") or text_field not in row:
+      columns = sorted(row.keys()) if hasattr(row, "keys") else type(row)
+      raise ValueError(f"text_field={text_field!r} is not a column of {name} "
+                       f"(row {i} has {columns})")
+    text = row[text_field]
+    if not isinstance(text, str):
+      raise ValueError(f"{name} row {i}: column {text_field!r} holds "
+                       f"{type(text).__name__}, expected str")
+    if text.strip():
+      docs.append(Document(f"{name}/{i}", -1, text))
+  if not docs:
+    raise ValueError(f"{name} has no non-empty {text_field!r} rows")
+  return docs
+
+
 def read_hf_dataset(name: str, config_name: Optional[str] = None,
                     split: str = "train", text_field: str = "text"
                     ) -> List[Document]:
-  """A Hugging Face ``datasets`` corpus (online machines only), one doc per row."""
+  """A Hugging Face ``datasets`` corpus, one document per row.
+
+  ``name`` is a hub name (needs the network or the local HF cache) or a local
+  folder written by ``Dataset.save_to_disk`` (read with ``load_from_disk``,
+  offline).
+  """
   try:
     import datasets  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise ImportError(
         f"Reading the Hugging Face dataset {name!r} needs `pip install "
-        "datasets` and a network connection; offline, use corpus='brown' or "
-        "corpus='folder:/path/to/texts'.") from e
-  ds = datasets.load_dataset(name, config_name, split=split)
-  return [Document(f"{name}/{i}", -1, row[text_field])
-          for i, row in enumerate(ds) if row[text_field].strip()]
+        "datasets` (and the network for hub names); offline, use "
+        "corpus='brown' or corpus='folder:/path/to/texts'.") from e
+  if pathlib.Path(name).is_dir():
+    ds = datasets.load_from_disk(name)
+    if isinstance(ds, datasets.DatasetDict):
+      ds = ds[split]
+  else:
+    ds = datasets.load_dataset(name, config_name, split=split)
+  return documents_from_rows(ds, name, text_field)
 
 
 def load_corpus(spec: str) -> List[Document]:
   """``"brown"``, ``"folder:/path"``, ``"python-doc"`` or ``"hf:name[/config]"``.
+
+  ``hf:`` takes a hub name or a local ``save_to_disk`` folder (an absolute
+  path, e.g. ``"hf:/data/my_texts"``).
 
   Several specs may be joined with ``+``, e.g. ``"brown+python-doc"``.
   """
@@ -131,17 +210,20 @@ def load_corpus(spec: str) -> List[Document]:
     if part == "brown":
       docs += read_brown()
     elif part == "python-doc":
-      if not _install.PYTHON_DOC_DIR.is_dir():
-        raise _install.DatasetMissingError(
+      if not _verify.PYTHON_DOC_DIR.is_dir():
+        raise _verify.DatasetMissingError(
             f"The Python 3.11 docs are not installed (no "
-            f"{_install.PYTHON_DOC_DIR}). Install them with:\n"
-            f"  {_install.INSTALL_COMMAND} python_doc")
-      docs += read_text_folder(str(_install.PYTHON_DOC_DIR), ("*.txt",))
+            f"{_verify.PYTHON_DOC_DIR}). Install them with:\n"
+            f"  {_verify.INSTALL_COMMAND} python_doc")
+      docs += read_text_folder(str(_verify.PYTHON_DOC_DIR), ("*.txt",))
     elif part.startswith("folder:"):
       docs += read_text_folder(part[len("folder:"):])
     elif part.startswith("hf:"):
-      name, _, config_name = part[3:].partition("/")
-      docs += read_hf_dataset(name, config_name or None)
+      if pathlib.Path(part[3:]).is_dir():
+        docs += read_hf_dataset(part[3:])
+      else:
+        name, _, config_name = part[3:].partition("/")
+        docs += read_hf_dataset(name, config_name or None)
     else:
       raise ValueError(f"unknown corpus {part!r}; expected brown, python-doc, "
                        "folder:/path or hf:name[/config]")
@@ -186,10 +268,13 @@ def train_wordpiece(docs: Sequence[Document], vocab_size: int,
     digest.update(d.text.encode())
     digest.update(b"\0")
   key = f"wordpiece-{vocab_size}-{digest.hexdigest()[:16]}.json"
-  cache = pathlib.Path(cache_dir or _install.data_dir() / "tokenizers")
+  cache = pathlib.Path(cache_dir or _verify.data_dir() / "tokenizers")
   path = cache / key
   if path.exists():
-    return Tokenizer.from_file(str(path))
+    try:
+      return _load_tokenizer(Tokenizer, path)
+    except ValueError as e:
+      _warn_rebuild(path, e)
   tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
   tok.normalizer = normalizers.BertNormalizer(lowercase=True)
   tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -198,10 +283,26 @@ def train_wordpiece(docs: Sequence[Document], vocab_size: int,
       vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
       show_progress=False)
   tok.train_from_iterator((d.text for d in docs), trainer=trainer)
-  cache.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tok.save(str(tmp))
-  tmp.replace(path)
+  try:
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tok.save(str(tmp))
+    tmp.replace(path)
+  except OSError:
+    pass
+  return tok
+
+
+def _load_tokenizer(tokenizer_cls, path: pathlib.Path):
+  """A cached tokenizer; raises ``ValueError`` when the file is unusable."""
+  try:
+    tok = tokenizer_cls.from_file(str(path))
+  except Exception as e:  # pylint: disable=broad-except
+    # The Rust parser raises a bare ``Exception`` on malformed JSON.
+    raise ValueError(f"unreadable ({e})") from e
+  ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+  if ids != list(range(len(SPECIAL_TOKENS))):
+    raise ValueError(f"special tokens have ids {ids}, expected 0..4")
   return tok
 
 
@@ -210,10 +311,12 @@ def encode_documents(tokenizer, docs: Sequence[Document]) -> List[np.ndarray]:
   digest = hashlib.sha256(tokenizer.to_str().encode())
   for d in docs:
     digest.update(d.doc_id.encode() + b"\0" + d.text.encode() + b"\0")
-  cache = _install.data_dir() / "tokenized" / f"{digest.hexdigest()[:24]}.npz"
+  cache = _verify.data_dir() / "tokenized" / f"{digest.hexdigest()[:24]}.npz"
   if cache.exists():
-    with np.load(cache) as z:
-      return np.split(z["ids"], z["offsets"][1:-1])
+    try:
+      return _load_token_cache(cache, len(docs))
+    except ValueError as e:
+      _warn_rebuild(cache, e)
   encs = tokenizer.encode_batch([d.text for d in docs],
                                 add_special_tokens=False)
   out = [np.asarray(e.ids, np.int32) for e in encs]
@@ -227,6 +330,19 @@ def encode_documents(tokenizer, docs: Sequence[Document]) -> List[np.ndarray]:
   except OSError:
     pass
   return out
+
+
+def _load_token_cache(path: pathlib.Path, n_docs: int) -> List[np.ndarray]:
+  """Cached token ids; raises ``ValueError`` when the file is unusable."""
+  try:
+    with np.load(path) as z:
+      ids, offsets = z["ids"], z["offsets"]
+  except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+    raise ValueError(f"unreadable ({type(e).__name__}: {e})") from e
+  if (offsets.shape != (n_docs + 1,) or offsets[0] != 0
+      or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0)):
+    raise ValueError(f"offsets do not describe {n_docs} documents")
+  return np.split(ids, offsets[1:-1])
 
 
 def pack_sequences(doc_ids: Sequence[np.ndarray], seq_len: int) -> np.ndarray:
