@@ -7,6 +7,8 @@ Models?", NeurIPS 2020 (arXiv:1912.03194).
 from acclip_optax._acclip import acclip
 from acclip_optax._acclip import scale_by_acclip
 from acclip_optax._acclip import ScaleByAcclipState
+from acclip_optax._adagc import adagc
+from acclip_optax._adagc import AdaGCState
 from acclip_optax._adam_as_clipping import clipping_step_size
 from acclip_optax._adam_as_clipping import ClippingParameters
 from acclip_optax._adam_as_clipping import rmsprop_as_clipping
@@ -32,6 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = (
     "acclip",
+    "adagc",
+    "AdaGCState",
     "autoclip",
     "AutoClipState",
     "clip_coordinate",

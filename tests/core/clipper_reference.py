@@ -80,6 +80,45 @@ class AutoClip:
     return scale_to(leaves, x, tau)
 
 
+class AdaGC:
+  """AdaGC (Wang et al. 2025, Algorithm 1), with zero norms not observed."""
+
+  def __init__(self, num_leaves, beta=0.98, lambda_rel=1.05, lambda_abs=1.0,
+               warmup_steps=100):
+    self.beta, self.lambda_rel, self.lambda_abs = beta, lambda_rel, lambda_abs
+    self.warmup_steps = warmup_steps
+    self.gamma = [None] * num_leaves  # None: no observation yet
+    self.k = 0
+
+  def step(self, leaves):
+    self.k += 1
+    leaves = [np.asarray(g, np.float64) for g in leaves]
+    out, factors = [], []
+    if self.k <= self.warmup_steps:
+      lam = (self.lambda_abs(self.k - 1) if callable(self.lambda_abs)
+             else self.lambda_abs)
+      clipped_all, h = scale_to(leaves, global_norm(leaves), lam)
+      for i, g_hat in enumerate(clipped_all):
+        n_hat = global_norm([g_hat])
+        if n_hat > 0:
+          self.gamma[i] = (n_hat if self.gamma[i] is None
+                           else min(self.gamma[i], n_hat))
+        out.append(g_hat)
+        factors.append(h)
+    else:
+      for i, g in enumerate(leaves):
+        n = global_norm([g])
+        tau = np.inf if self.gamma[i] is None else self.lambda_rel * self.gamma[i]
+        (g_hat,), h = scale_to([g], n, tau)
+        n_hat = global_norm([g_hat])
+        if n_hat > 0:
+          self.gamma[i] = (n_hat if self.gamma[i] is None else
+                           self.beta * self.gamma[i] + (1 - self.beta) * n_hat)
+        out.append(g_hat)
+        factors.append(h)
+    return out, factors
+
+
 def spiky_grads(rng, shapes, steps, spikes=(), spike_scale=50.0):
   """Gaussian gradients of mixed per-leaf scales, times ``spike_scale`` on ``spikes``."""
   scales = [10.0 ** rng.uniform(-1, 1) for _ in shapes]

@@ -33,6 +33,7 @@ TRANSFORMS = {
     "zclip_mean_capped": (
         acclip_optax.zclip, dict(warmup_steps=1, mode="mean", max_norm=5.0), False, 0.05),
     "autoclip": (acclip_optax.autoclip, dict(percentile=50.0), False, 0.05),
+    "adagc": (acclip_optax.adagc, dict(warmup_steps=2, lambda_rel=1.05), False, 0.05),
 }
 NAMES = sorted(TRANSFORMS)
 # Keyword arguments that take accumulator dtypes, per factory.
@@ -229,6 +230,7 @@ CONVERGENCE = {  # name -> overrides giving a sensible step on these problems
     "clipped_sgd_coordinate": dict(learning_rate=0.01, weight_decay=0.0),
     "zclip": dict(lr=0.0015), "zclip_mean_capped": dict(lr=0.0015),
     "autoclip": dict(lr=0.0015, history_size=64),
+    "adagc": dict(lr=0.0015),
 }
 
 

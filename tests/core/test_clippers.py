@@ -163,6 +163,83 @@ def test_autoclip_first_step_and_zero_gradients_pass_through():
   assert int(state.count) == 2  # the non-finite norm is not recorded
 
 
+# ------------------------------------------------------------------------------ AdaGC
+
+
+def leaf_spikes(seed, steps=40):
+  """Whole-tree spikes at the warm-up end and later, one-leaf spikes elsewhere."""
+  grads = spiky(seed, steps, spikes=(5, 6, 30))
+  grads[12][0] = grads[12][0] * 100.0  # only "w"
+  grads[13][1] = grads[13][1] * 100.0  # only "b"
+  grads[3][2] = grads[3][2] * 100.0  # only "s", inside the warm-up
+  return grads
+
+
+@pytest.mark.parametrize("lambda_abs", [1.0, 1e4])
+def test_adagc_matches_numpy(lambda_abs):
+  grads = leaf_spikes(3)
+  tx = acclip_optax.adagc(lambda_abs=lambda_abs, warmup_steps=5, track_stats=True)
+  reference = ref.AdaGC(len(SHAPES), lambda_abs=lambda_abs, warmup_steps=5)
+  sizes = [int(np.prod(shape)) for shape in SHAPES]
+  seen = {"warm": 0, "per_tensor": set()}
+
+  def check(k, state, r, factors):
+    np.testing.assert_allclose([state.gamma[key] for key in KEYS], r.gamma, rtol=1e-5)
+    np.testing.assert_allclose(state.stats.mean_factor,
+                               np.dot(factors, sizes) / sum(sizes), rtol=1e-5)
+    np.testing.assert_allclose(state.stats.clipped_fraction,
+                               np.dot(np.less(factors, 1), sizes) / sum(sizes))
+    if k < 5 and factors[0] < 1:
+      seen["warm"] += 1
+    if k >= 5:
+      seen["per_tensor"].update(i for i, f in enumerate(factors) if f < 1)
+
+  run_against(tx, reference, grads, check)
+  # Global clipping happened in the warm-up (at 1.0), and after it each tensor
+  # was clipped on its own.
+  assert (seen["warm"] > 0) == (lambda_abs == 1.0)
+  assert seen["per_tensor"] == {0, 1, 2}
+
+
+def test_adagc_lambda_abs_schedule():
+  grads = leaf_spikes(4, steps=30)
+  sched = optax.linear_schedule(0.5, 20.0, 10)
+  tx = acclip_optax.adagc(lambda_abs=sched, warmup_steps=10)
+  reference = ref.AdaGC(len(SHAPES), lambda_abs=lambda k: float(sched(k)),
+                        warmup_steps=10)
+  run_against(tx, reference, grads)
+
+
+def test_adagc_one_leaf_spike_leaves_the_others_alone():
+  tx = acclip_optax.adagc(warmup_steps=0)
+  g = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([1.0])}
+  state = tx.init(g)
+  _, state = tx.update(g, state)  # first observation: gamma = norms
+  np.testing.assert_allclose([state.gamma["a"], state.gamma["b"]], [5.0, 1.0])
+  out, state = tx.update({"a": jnp.array([30.0, 40.0]), "b": jnp.array([1.0])}, state)
+  np.testing.assert_allclose(out["a"], 1.05 * 5.0 * np.array([0.6, 0.8]), rtol=1e-6)
+  np.testing.assert_allclose(out["b"], [1.0])
+  np.testing.assert_allclose(state.gamma["a"], 0.98 * 5 + 0.02 * 5.25, rtol=1e-6)
+
+
+def test_adagc_zero_gradient_tensor_is_not_frozen():
+  tx = acclip_optax.adagc(warmup_steps=3)
+  state = tx.init({"a": jnp.zeros(2), "b": jnp.zeros(1)})
+  a = jnp.array([0.3, 0.4])
+  _, state = tx.update({"a": a, "b": jnp.zeros(1)}, state)
+  assert float(state.gamma["b"]) == 0.0  # nothing observed yet
+  _, state = tx.update({"a": a, "b": jnp.array([0.5])}, state)
+  np.testing.assert_allclose(state.gamma["b"], 0.5)
+  for _ in range(3):  # zero gradients in and after the warm-up: no observation
+    out, state = tx.update({"a": a, "b": jnp.zeros(1)}, state)
+    chex.assert_tree_all_finite(out)
+  # The printed rule would give min(0.5, 0) = 0 here: a zero threshold forever.
+  np.testing.assert_allclose(state.gamma["b"], 0.5)
+  out, state = tx.update({"a": a, "b": jnp.array([2.0])}, state)
+  np.testing.assert_allclose(out["b"], [1.05 * 0.5], rtol=1e-6)
+  np.testing.assert_allclose(state.gamma["b"], 0.98 * 0.5 + 0.02 * 0.525, rtol=1e-6)
+
+
 # ------------------------------------------------------------------ bad hyperparameters
 
 
@@ -174,6 +251,10 @@ BAD = [
     (acclip_optax.zclip, dict(eps=-1.0), "eps"),
     (acclip_optax.zclip, dict(max_norm=-1.0), "max_norm"),
     (acclip_optax.zclip, dict(mode="percentile"), "mode"),
+    (acclip_optax.adagc, dict(beta=-0.1), "beta"),
+    (acclip_optax.adagc, dict(lambda_rel=0.0), "lambda_rel"),
+    (acclip_optax.adagc, dict(lambda_abs=-2.0), "lambda_abs"),
+    (acclip_optax.adagc, dict(warmup_steps=-1), "warmup_steps"),
     (acclip_optax.autoclip, dict(percentile=-1.0), "percentile"),
     (acclip_optax.autoclip, dict(percentile=101.0), "percentile"),
     (acclip_optax.autoclip, dict(percentile=50.0, history_size=0), "history_size"),
@@ -238,6 +319,7 @@ SHARDING_SCRIPT = textwrap.dedent("""
 SHARDED_TXS = """{
     "zclip": optax.chain(acclip_optax.zclip(warmup_steps=3), optax.sgd(0.1)),
     "autoclip": optax.chain(acclip_optax.autoclip(50.0, 16), optax.sgd(0.1)),
+    "adagc": optax.chain(acclip_optax.adagc(warmup_steps=2), optax.sgd(0.1)),
 }"""
 
 
