@@ -374,6 +374,18 @@ def test_installer_and_loader_agree_on_fashion_mnist_dir(tmp_path, monkeypatch,
   assert _verify.fashion_mnist_problems(target, use_memo=False) == []
 
 
+def test_unwritable_target_folder_is_a_one_line_error(tmp_path, monkeypatch,
+                                                     capsys):
+  (tmp_path / "a-file").write_text("not a folder")
+  target = tmp_path / "a-file" / "fmnist"
+  monkeypatch.setenv("ACCLIP_FASHION_MNIST_DIR", str(target))
+  monkeypatch.setattr(_install, "_run", _no_downloads)
+  assert _install.main(["install", "fashion_mnist"]) == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and str(tmp_path / "a-file") in err
+  assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_fashion_mnist_files_obtained_elsewhere_are_verified(tmp_path,
                                                              monkeypatch):
   # Uncompressed files, or gzipped by another tool, pass when their contents

@@ -322,4 +322,8 @@ def main(argv=None) -> int:
     print(f"error: `{' '.join(map(str, e.cmd))}` failed with exit code "
           f"{e.returncode} (its output is above).", file=sys.stderr)
     return 1
+  except OSError as e:   # e.g. a data folder that cannot be written
+    print(f"error: {e}; choose a writable folder with ACCLIP_DATA_DIR / "
+          "ACCLIP_FASHION_MNIST_DIR.", file=sys.stderr)
+    return 1
   return 0
