@@ -7,7 +7,12 @@ when called.
 """
 
 from acclip_optax.noise._assess import assess_noise
+from acclip_optax.noise._assess import GroupTail
 from acclip_optax.noise._assess import NoiseAssessment
+from acclip_optax.noise._groups import DEFAULT_PARAMETER_GROUPS
+from acclip_optax.noise._groups import leaf_groups
+from acclip_optax.noise._groups import leaf_paths
+from acclip_optax.noise._groups import parameter_groups
 from acclip_optax.noise._hill import hill_alpha
 from acclip_optax.noise._hill import hill_curve
 from acclip_optax.noise._hill import HillCurve
@@ -17,6 +22,7 @@ from acclip_optax.noise._minibatch import MinibatchNoise
 from acclip_optax.noise._minibatch import reference_gradient
 from acclip_optax.noise._minibatch import ReferenceGradient
 from acclip_optax.noise._minibatch import select_coordinates
+from acclip_optax.noise._minibatch import select_group_coordinates
 from acclip_optax.noise._mohammadi import mohammadi_alpha
 from acclip_optax.noise._moment import moment_alpha
 from acclip_optax.noise._monitor import grad_norm_variance
@@ -49,13 +55,17 @@ from acclip_optax.noise._variance import VarianceCurve
 __all__ = (
     "assess_noise",
     "b_simple",
+    "DEFAULT_PARAMETER_GROUPS",
     "effective_dimension",
     "gaussian_null",
     "grad_norm_variance",
     "gradient_noise_scale",
+    "GroupTail",
     "hill_alpha",
     "hill_curve",
     "HillCurve",
+    "leaf_groups",
+    "leaf_paths",
     "mcculloch_alpha",
     "minibatch_noise",
     "MinibatchNoise",
@@ -67,6 +77,7 @@ __all__ = (
     "NoiseScale",
     "NoiseSnapshot",
     "NoiseSource",
+    "parameter_groups",
     "per_example_noise",
     "PerExampleNoise",
     "plot_ccdf",
@@ -78,6 +89,7 @@ __all__ = (
     "ReferenceGradient",
     "scaling_tail_index",
     "select_coordinates",
+    "select_group_coordinates",
     "sum_of_squared_gaussians",
     "sum_of_squared_stables",
     "symmetric_stable",

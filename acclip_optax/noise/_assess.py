@@ -1,6 +1,6 @@
 """The default heavy-tail pipeline, with its synthetic controls built in."""
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import jax
 import numpy as np
@@ -14,6 +14,21 @@ from acclip_optax.noise._tail_index import tail_index
 from acclip_optax.noise._tail_index import TailIndexResult
 
 
+class GroupTail(NamedTuple):
+  """The tail index of one parameter group's noise."""
+  name: str  # the group (see leaf_groups)
+  num_params: int  # parameters in the group
+  scaling: Optional[TailIndexResult]  # scaling test on the group's norms
+  coordinate_alpha: np.ndarray  # shape=(c_g,), its tracked coordinates
+  note: str  # why scaling is None ("" otherwise)
+
+  @property
+  def coordinate_median(self) -> float:
+    """Median per-coordinate index (nan when none is finite)."""
+    finite = self.coordinate_alpha[np.isfinite(self.coordinate_alpha)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
 class NoiseAssessment(NamedTuple):
   """What :func:`assess_noise` concludes, and every number behind it."""
   heavy_tailed: bool  # scaling.ci_high < threshold
@@ -25,6 +40,7 @@ class NoiseAssessment(NamedTuple):
   d_eff: float  # effective dimension of the noise covariance
   tail_ratio: float  # q99 / median of the noise norms
   null_tail_ratio: float  # the same under the d_eff-matched Gaussian null
+  groups: dict = {}  # parameter group name -> GroupTail
 
   def as_dict(self) -> dict:
     """A JSON-ready summary (floats, lists and dicts only)."""
@@ -47,7 +63,52 @@ class NoiseAssessment(NamedTuple):
         "d_eff": self.d_eff,
         "tail_ratio": self.tail_ratio,
         "null_tail_ratio": self.null_tail_ratio,
+        "groups": {
+            name: {"num_params": g.num_params, "scaling": tail(g.scaling),
+                   "coordinate_alpha_median": (
+                       None if np.isnan(g.coordinate_median)
+                       else g.coordinate_median),
+                   "num_coordinates": int(g.coordinate_alpha.size),
+                   "note": g.note}
+            for name, g in self.groups.items()},
     }
+
+  def summary(self) -> str:
+    """A few human-readable lines: the verdict, then one line per group.
+
+    Examples:
+      >>> import numpy as np
+      >>> from acclip_optax import noise
+      >>> r = noise.TailIndexResult(1.5, 1.4, 1.6, "mohammadi", 400, 0.95, {})
+      >>> a = noise.NoiseAssessment(
+      ...     True, 1.9, r, np.array([1.4]), None, r, 3.0, 5.0, 1.2,
+      ...     {"mlp": noise.GroupTail("mlp", 10, r, np.array([1.4]), "")})
+      >>> print(a.summary())
+      heavy-tailed: yes (scaling index 1.50 [1.40, 1.60], 95% CI, heavy if the CI lies below 1.9)
+      tail ratio q99/median 5 (Gaussian null with d_eff 3.0: 1.2)
+      per parameter group (scaling index [95% CI]; median per-coordinate index):
+        mlp          10 params: 1.50 [1.40, 1.60]; coordinates 1.40 (n=1)
+    """
+    s = self.scaling
+    lines = [
+        f"heavy-tailed: {'yes' if self.heavy_tailed else 'no'} (scaling "
+        f"index {s.alpha:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}], "
+        f"{100 * s.confidence:.0f}% CI, heavy if the CI lies below "
+        f"{self.threshold:g})",
+        f"tail ratio q99/median {self.tail_ratio:.3g} (Gaussian null with "
+        f"d_eff {self.d_eff:.1f}: {self.null_tail_ratio:.3g})"]
+    if self.groups:
+      lines.append("per parameter group (scaling index [95% CI]; median "
+                   "per-coordinate index):")
+      for name, g in self.groups.items():
+        head = f"  {name:<12s} {g.num_params} params: "
+        body = (f"{g.scaling.alpha:.2f} [{g.scaling.ci_low:.2f}, "
+                f"{g.scaling.ci_high:.2f}]" if g.scaling else g.note)
+        n_finite = int(np.isfinite(g.coordinate_alpha).sum())
+        coords = (f"; coordinates {g.coordinate_median:.2f} (n={n_finite})"
+                  if n_finite else "; no coordinate with a tail")
+        lines.append(head + body + coords)
+    return "\n".join(lines)
 
 
 def assess_noise(
@@ -82,6 +143,13 @@ def assess_noise(
   - ``d_eff`` (from the differences) and the 99%/median ratio of the norms
     beside the same ratio
     under the :math:`d_\text{eff}`-matched :func:`gaussian_null`.
+  - ``groups``: per parameter group (:func:`leaf_groups`), a
+    :class:`GroupTail`: the scaling test on the norms of the group's part
+    of the noise (all its coordinates, so the same exact-2-for-Gaussian
+    property) and the per-coordinate indices of the group's tracked
+    coordinates. A group whose noise is identically zero gets
+    ``scaling=None`` and a note. This is what tells "BERT's noise is heavy
+    in the embeddings" from "heavy everywhere".
 
   Args:
     noise: draws from :func:`minibatch_noise`.
@@ -111,6 +179,20 @@ def assess_noise(
             if live.any() else None)
   hill = tail_index(noise.norms, "hill", num_bootstrap=num_bootstrap,
                     seed=seed)
+  groups = {}
+  names = np.asarray(noise.coordinate_groups, dtype=object)
+  for j, name in enumerate(noise.groups):
+    scale, note = None, ""
+    try:
+      scale = scaling_tail_index(
+          noise.group_diff_norms[:, j], noise.group_block_norms[:, j],
+          noise.block_size, num_bootstrap=num_bootstrap, seed=seed)
+    except ValueError as e:  # e.g. a group whose noise is identically 0
+      note = f"no scaling index: {e}"
+    mine = (names == name) if names.size else np.zeros(0, bool)
+    groups[name] = GroupTail(name, int(noise.group_sizes[j]), scale,
+                             coord_alpha[mine] if mine.size else
+                             np.zeros(0), note)
   d_eff = effective_dimension(noise.diff_norms ** 2, noise.diff_dots)
   null = np.asarray(gaussian_null(jax.random.key(seed), 20_000, d_eff,
                                   float(np.mean(noise.norms ** 2))))
@@ -119,4 +201,4 @@ def assess_noise(
       heavy_tailed=bool(scaling.ci_high < threshold), threshold=threshold,
       scaling=scaling, coordinate_alpha=coord_alpha, pooled=pooled,
       hill_norms=hill, d_eff=d_eff, tail_ratio=ratio(noise.norms),
-      null_tail_ratio=ratio(null))
+      null_tail_ratio=ratio(null), groups=groups)

@@ -9,6 +9,8 @@ import numpy as np
 import optax
 
 from acclip_optax._progress import Progress
+from acclip_optax.noise._groups import Groups
+from acclip_optax.noise._groups import leaf_groups
 from acclip_optax.noise._source import resolve_source
 
 # Seeds of reference batches start here, far from the noise draws' seeds.
@@ -123,10 +125,73 @@ def select_coordinates(params: Any, num: int, seed: int = 0, *,
   return np.sort(rng.choice(eligible, min(num, eligible.size), replace=False))
 
 
+def select_group_coordinates(
+    params: Any, num_per_group: int, seed: int = 0, *, where: Any = None,
+    groups: Groups = None) -> tuple[np.ndarray, tuple[str, ...]]:
+  """Up to ``num_per_group`` coordinates from every parameter group.
+
+  :func:`select_coordinates` within each group of :func:`leaf_groups`
+  (embeddings, attention, MLP, norms, head, ...), so that a small group is
+  not drowned by a large one (in tiny BERT a uniform draw of 32 coordinates
+  holds about 23 token-embedding entries). A group with fewer eligible
+  coordinates gives all of them.
+
+  Args:
+    params: the params tree.
+    num_per_group: coordinates drawn per group, >= 1.
+    seed: seed of the draw.
+    where: as in :func:`select_coordinates`: only coordinates where this
+      tree is nonzero are drawn.
+    groups: the grouping, as in :func:`leaf_groups`.
+
+  Returns:
+    ``(indices, names)``: sorted flat indices and the group of each.
+
+  Examples:
+    >>> import numpy as np
+    >>> from acclip_optax import noise
+    >>> params = {"embed": np.ones(1000), "head": {"kernel": np.ones(4)}}
+    >>> idx, names = noise.select_group_coordinates(params, 2)
+    >>> names
+    ('embeddings', 'embeddings', 'head', 'head')
+  """
+  if int(num_per_group) < 1:
+    raise ValueError(
+        f"num_per_group must be >= 1, got num_per_group={num_per_group!r}.")
+  leaves = jax.tree.leaves(params)
+  names = leaf_groups(params, groups)
+  sizes = [int(np.size(a)) for a in leaves]
+  owner = np.repeat(np.arange(len(leaves)), sizes)
+  if where is None:
+    eligible = np.ones(owner.size, bool)
+  else:
+    eligible = np.concatenate(
+        [np.ravel(np.asarray(a)) != 0 for a in jax.tree.leaves(where)]
+        or [np.zeros(0, bool)])
+    if eligible.size != owner.size:
+      raise ValueError(f"where must have the params' {owner.size} "
+                       f"coordinates, got {eligible.size}.")
+  rng = np.random.default_rng(seed)
+  picked = []
+  for group in dict.fromkeys(names):
+    in_group = np.isin(owner, [i for i, g in enumerate(names) if g == group])
+    pool = np.flatnonzero(in_group & eligible)
+    if pool.size:
+      picked.append(rng.choice(pool, min(int(num_per_group), pool.size),
+                               replace=False))
+  idx = np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+  return idx, tuple(names[int(owner[i])] for i in idx)
+
+
 def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
   """``((leaf, (indices within the leaf...)), ...)``: hashable, for jit."""
   sizes = [int(np.size(a)) for a in jax.tree.leaves(params)]
   starts = np.cumsum([0] + sizes)
+  if coordinates.size and (coordinates.min() < 0 or
+                           coordinates.max() >= starts[-1]):
+    raise ValueError(f"coordinates must be flat indices in [0, {starts[-1]})"
+                     f", got values from {coordinates.min()} to "
+                     f"{coordinates.max()}.")
   picks = []
   for leaf, (lo, hi) in enumerate(zip(starts[:-1], starts[1:])):
     sel = coordinates[(coordinates >= lo) & (coordinates < hi)] - lo
@@ -135,10 +200,19 @@ def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
   return tuple(picks)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "picks", "block_size"),
+def _group_sq_norms(tree: Any, leaf_ids: tuple, num_groups: int
+                    ) -> jax.Array:
+  """Squared norm of each group's part of ``tree``, shape ``(num_groups,)``."""
+  per_leaf = jnp.stack([jnp.sum(jnp.square(a)) for a in jax.tree.leaves(tree)])
+  return jnp.zeros(num_groups, per_leaf.dtype).at[jnp.asarray(leaf_ids)].add(
+      per_leaf)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "picks", "block_size",
+                                             "leaf_ids", "num_groups"),
                    donate_argnames=("prev_diff", "block"))
 def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, *, loss_fn,
-                picks, block_size):
+                picks, block_size, leaf_ids, num_groups):
   """One draw: its noise, and on odd draws the difference and block sum."""
   xi = jax.tree.map(lambda g, r: g.astype(jnp.float32) - r,
                     jax.grad(loss_fn)(params, batch), ref)
@@ -154,11 +228,13 @@ def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, *, loss_fn,
                      optax.tree.norm(diff, squared=True),
                      optax.tree.vdot(diff, prev_diff),
                      optax.tree.norm(block, squared=True)])
+  group_stats = jnp.stack([_group_sq_norms(t, leaf_ids, num_groups)
+                           for t in (diff, block)])
   leaves = jax.tree.leaves(xi)
   coords = (jnp.concatenate([leaves[k].reshape(-1)[jnp.asarray(s)]
                              for k, s in picks]) if picks
             else jnp.zeros((0,), jnp.float32))
-  return stats, coords, xi, diff, block
+  return stats, group_stats, coords, xi, diff, block
 
 
 class MinibatchNoise(NamedTuple):
@@ -179,6 +255,12 @@ class MinibatchNoise(NamedTuple):
   reference_examples: int  # B_ref, examples in the reference gradient
   norm_inflation: float  # sqrt(1 + B/B_ref) (independent ref.), else 1
   reference: str  # description of the reference gradient
+  coordinate_groups: tuple = ()  # shape=(c,), group of each coordinate
+  groups: tuple = ()  # shape=(G,), parameter group names (leaf_groups order)
+  group_sizes: tuple = ()  # shape=(G,), parameters in each group
+  group_diff_norms: Any = None  # shape=(n // 2, G), ||X_j|| within a group
+  group_block_norms: Any = None  # shape=(n // 2 // block_size, G), the same
+
 
 
 def minibatch_noise(
@@ -192,6 +274,7 @@ def minibatch_noise(
     block_size: int = 8,
     coordinates: Optional[Sequence[int]] = None,
     num_coordinates: int = 16,
+    groups: Groups = None,
     seed: int = 0,
     progress: bool = False,
 ) -> MinibatchNoise:
@@ -203,9 +286,11 @@ def minibatch_noise(
   :func:`effective_dimension`), the running sum over blocks of
   ``block_size`` draws (for the batch-size scaling test of
   :func:`assess_noise`: a block sum is ``block_size * batch_size`` examples'
-  worth of noise) and the noise at tracked coordinates (kept per coordinate,
-  never pooled). Only O(params) device memory is used; nothing is copied to
-  the host until the end, so steps pipeline.
+  worth of noise), the same norms within each parameter group (for a
+  scaling test per group), and the noise at tracked coordinates (kept per
+  coordinate, never pooled; drawn per parameter group). Only O(params)
+  device memory is used; nothing is copied to the host until the end, so
+  steps pipeline.
 
   Args:
     source: a :class:`NoiseSource`, or ``loss_fn`` followed by ``params`` and
@@ -218,10 +303,13 @@ def minibatch_noise(
       batches of ``max(batch_size, 256)`` (see :func:`reference_gradient`).
     block_size: differences per block sum, >= 2.
     coordinates: flat indices of coordinates to record; ``None`` draws
-      ``num_coordinates`` with :func:`select_coordinates` among those where
-      the reference gradient is nonzero.
-    num_coordinates: how many coordinates to draw when ``coordinates`` is None
-      (0 records none).
+      ``num_coordinates`` per parameter group with
+      :func:`select_group_coordinates` among those where the reference
+      gradient is nonzero.
+    num_coordinates: coordinates drawn per parameter group when
+      ``coordinates`` is None (0 records none).
+    groups: the parameter grouping (see :func:`leaf_groups`); ``None``
+      groups by path into embeddings, attention, MLP, norms, head, ...
     seed: seed of the first minibatch.
     progress: print one-line progress reports with an ETA to stderr.
 
@@ -240,6 +328,8 @@ def minibatch_noise(
     ...                             batch_size=8, num_samples=32)
     >>> out.norms.shape, out.coordinate_samples.shape, out.block_norms.shape
     ((32,), (32, 3), (2,))
+    >>> out.groups, out.group_diff_norms.shape
+    (('other',), (16, 1))
   """
   src = resolve_source(source, params, sample_batch)
   if batch_size < 1 or num_samples < 4:
@@ -249,44 +339,67 @@ def minibatch_noise(
     raise ValueError(f"block_size must be >= 2, got block_size={block_size!r}.")
   if reference is None:
     reference = reference_gradient(src, batch_size=max(batch_size, 256))
+  names = leaf_groups(src.params, groups)
+  group_names = tuple(dict.fromkeys(names))
+  leaf_ids = tuple(group_names.index(g) for g in names)
+  leaf_sizes = [int(np.size(a)) for a in jax.tree.leaves(src.params)]
+  group_sizes = tuple(sum(z for z, i in zip(leaf_sizes, leaf_ids) if i == g)
+                      for g in range(len(group_names)))
   if coordinates is None:
-    size = sum(int(np.size(a)) for a in jax.tree.leaves(src.params))
-    num = min(num_coordinates, size)
-    coordinates = (select_coordinates(src.params, num, seed,
-                                      where=reference.grad) if num
-                   else np.zeros((0,), int))
-  coordinates = np.asarray(coordinates, dtype=np.int64)
+    if num_coordinates < 0:
+      raise ValueError(f"num_coordinates must be >= 0, got "
+                       f"num_coordinates={num_coordinates!r}.")
+    coordinates = (select_group_coordinates(
+        src.params, num_coordinates, seed, where=reference.grad,
+        groups=groups)[0] if num_coordinates else np.zeros((0,), int))
+  coordinates = np.asarray(coordinates, dtype=np.int64).reshape(-1)
   picks = _coordinate_picks(src.params, coordinates)
+  owner = np.repeat(np.arange(len(leaf_sizes)), leaf_sizes)
+  # _noise_step gathers coordinates leaf by leaf (a stable sort of the
+  # caller's list by leaf); ``order`` puts its columns back in the caller's
+  # order.
+  order = np.argsort(np.argsort(owner[coordinates], kind="stable"),
+                     kind="stable")
+  coordinate_groups = tuple(names[int(owner[c])] for c in coordinates)
   ref = _float32(reference.grad)
   zeros = lambda: optax.tree.zeros_like(ref)
   prev_xi, prev_diff, block = zeros(), zeros(), zeros()
-  stats, coords = [], []
+  stats, group_stats, coords = [], [], []
   report = Progress(num_samples, label=f"minibatch_noise[{src.name}]",
                     unit="draws", enabled=progress)
   for i in range(num_samples):
     batch = src.sample_batch(seed + i, batch_size)
-    s, c, prev_xi, prev_diff, block = _noise_step(
+    s, g, c, prev_xi, prev_diff, block = _noise_step(
         src.params, ref, jnp.int32(i), batch, prev_xi, prev_diff, block,
-        loss_fn=src.loss_fn, picks=picks, block_size=block_size)
+        loss_fn=src.loss_fn, picks=picks, block_size=block_size,
+        leaf_ids=leaf_ids, num_groups=len(group_names))
     stats.append(s)
+    group_stats.append(g)
     coords.append(c)
     report.update(i + 1)
   stats = np.stack(jax.device_get(stats)).astype(np.float64)
-  coords = np.stack(jax.device_get(coords))
-  diffs = stats[1:2 * (num_samples // 2):2]  # rows of the odd draws, j order
+  group_stats = np.stack(jax.device_get(group_stats)).astype(np.float64)
+  coords = np.stack(jax.device_get(coords))[:, order]
+  odd = slice(1, 2 * (num_samples // 2), 2)  # rows of the odd draws, j order
+  diffs, group_diffs = stats[odd], group_stats[odd]
   num_blocks = diffs.shape[0] // block_size
+  ends = slice(block_size - 1, num_blocks * block_size, block_size)
   inflation = (float(np.sqrt(1.0 + batch_size / reference.num_examples))
                if reference.independent else 1.0)
   return MinibatchNoise(
       norms=np.sqrt(stats[:, 0]),
       diff_norms=np.sqrt(diffs[:, 1]),
       diff_dots=diffs[1:2 * (diffs.shape[0] // 2):2, 2],
-      block_norms=np.sqrt(
-          diffs[block_size - 1:num_blocks * block_size:block_size, 3]),
+      block_norms=np.sqrt(diffs[ends, 3]),
       block_size=block_size,
       coordinates=coordinates,
       coordinate_samples=coords,
       batch_size=batch_size,
       reference_examples=reference.num_examples,
       norm_inflation=inflation,
-      reference=reference.description)
+      reference=reference.description,
+      coordinate_groups=coordinate_groups,
+      groups=group_names,
+      group_sizes=group_sizes,
+      group_diff_norms=np.sqrt(group_diffs[:, 0, :]),
+      group_block_norms=np.sqrt(group_diffs[ends, 1, :]))

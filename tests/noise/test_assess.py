@@ -86,3 +86,42 @@ def test_effective_dimension_from_collected_differences(assessments):
   # over 6 seeds (seed 0: -18%); test_stable_and_references checks the
   # estimator to 10% on 20,000 draws.
   assert a.d_eff == pytest.approx(want, rel=0.3)
+
+
+def test_per_group_tail_indices_tell_a_heavy_group_from_a_gaussian_one():
+  """Heavy noise in one group must not be read as the whole model's."""
+
+  @functools.partial(jax.jit, static_argnums=1)
+  def sample(seed, n):
+    ks, kg = jax.random.split(jax.random.key(seed))
+    return {"s": noise.symmetric_stable(ks, 1.5, (n, D)),
+            "g": jax.random.normal(kg, (n, D))}
+
+  def loss(p, batch):
+    return (jnp.mean(batch["s"] @ p["token_embed"])
+            + jnp.mean(batch["g"] @ p["mlp"]) + 0.0 * p["dead_norm"].sum())
+
+  params = {"token_embed": jnp.zeros(D), "mlp": jnp.zeros(D),
+            "dead_norm": jnp.zeros(4)}
+  source = noise.NoiseSource("two_groups", loss, params, sample)
+  ref = noise.reference_gradient(source, batch_size=256, num_batches=4)
+  draws = noise.minibatch_noise(source, batch_size=4, num_samples=384,
+                                reference=ref, num_coordinates=8)
+  a = noise.assess_noise(draws, num_bootstrap=100)
+  assert list(a.groups) == ["norms", "mlp", "embeddings"]
+  emb, mlp, dead = a.groups["embeddings"], a.groups["mlp"], a.groups["norms"]
+  assert emb.num_params == D and emb.coordinate_alpha.size == 8
+  # Stable 1.5 coordinates: the group's CI lies below 1.9 (the verdict's
+  # threshold); Gaussian ones: the CI covers 2.
+  assert emb.scaling.ci_high < 1.9 and emb.scaling.ci_low <= 1.5
+  assert mlp.scaling.ci_low <= 2.0 <= mlp.scaling.ci_high
+  assert abs(emb.coordinate_median - 1.5) < 0.2
+  assert abs(mlp.coordinate_median - 2.0) < 0.2
+  # A group whose noise is identically zero has no index, and says why.
+  assert dead.scaling is None and "norms must be > 0" in dead.note
+  assert dead.coordinate_alpha.size == 0  # never tracked (zero reference)
+  d = a.as_dict()["groups"]
+  assert d["embeddings"]["scaling"]["alpha"] == emb.scaling.alpha
+  assert d["norms"]["scaling"] is None
+  text = a.summary()
+  assert "embeddings" in text and "mlp" in text and "norms" in text
