@@ -20,6 +20,7 @@ from acclip_optax._clip_coordinate import ClipCoordinateState
 from acclip_optax._clip_global import clip_global
 from acclip_optax._clip_global import ClipGlobalState
 from acclip_optax._clip_global import global_norm
+from acclip_optax._clip_stats import ClipStats
 from acclip_optax._clipped_sgd import clipped_sgd
 from acclip_optax._clipped_sgd import ema_momentum
 from acclip_optax._clipped_sgd import EmaMomentumState
@@ -27,6 +28,8 @@ from acclip_optax._schedules import heavy_tail_threshold_schedule
 from acclip_optax._schedules import nonconvex_clipping_parameters
 from acclip_optax._schedules import NonConvexClipping
 from acclip_optax._schedules import strongly_convex_step_size_schedule
+from acclip_optax._spam_clip import spam_clip
+from acclip_optax._spam_clip import SpamClipState
 from acclip_optax._zclip import zclip
 from acclip_optax._zclip import ZClipState
 
@@ -40,6 +43,7 @@ __all__ = (
     "AutoClipState",
     "clip_coordinate",
     "clip_global",
+    "ClipStats",
     "ClipCoordinateState",
     "ClipGlobalState",
     "clipped_sgd",
@@ -55,6 +59,8 @@ __all__ = (
     "rmsprop_step_size",
     "scale_by_acclip",
     "ScaleByAcclipState",
+    "spam_clip",
+    "SpamClipState",
     "strongly_convex_step_size_schedule",
     "zclip",
     "ZClipState",

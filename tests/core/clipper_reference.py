@@ -119,6 +119,34 @@ class AdaGC:
     return out, factors
 
 
+class SpamClip:
+  """SPAM's spike clipping (Huang et al. 2025) with Adam's raw second moment."""
+
+  def __init__(self, shapes, threshold=5000.0, b2=0.999, warmup_steps=19):
+    self.threshold, self.b2, self.warmup_steps = threshold, b2, warmup_steps
+    self.nu = [np.zeros(s) for s in shapes]
+    self.k = 0
+
+  def step(self, leaves):
+    theta = (self.threshold(self.k) if callable(self.threshold)
+             else self.threshold)
+    out, factors = [], []
+    for i, g in enumerate(leaves):
+      g = np.array(g, np.float64)
+      factor = np.ones_like(g)
+      if self.k >= self.warmup_steps:
+        bound = theta * self.nu[i]
+        mask = (g ** 2 > bound) & (self.nu[i] > 0)
+        clipped = np.sign(g[mask]) * np.sqrt(bound[mask])
+        factor[mask] = clipped / g[mask]
+        g[mask] = clipped
+      self.nu[i] = self.b2 * self.nu[i] + (1 - self.b2) * g ** 2
+      out.append(g)
+      factors.append(factor)
+    self.k += 1
+    return out, factors
+
+
 def spiky_grads(rng, shapes, steps, spikes=(), spike_scale=50.0):
   """Gaussian gradients of mixed per-leaf scales, times ``spike_scale`` on ``spikes``."""
   scales = [10.0 ** rng.uniform(-1, 1) for _ in shapes]

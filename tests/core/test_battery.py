@@ -34,13 +34,16 @@ TRANSFORMS = {
         acclip_optax.zclip, dict(warmup_steps=1, mode="mean", max_norm=5.0), False, 0.05),
     "autoclip": (acclip_optax.autoclip, dict(percentile=50.0), False, 0.05),
     "adagc": (acclip_optax.adagc, dict(warmup_steps=2, lambda_rel=1.05), False, 0.05),
+    "spam_clip": (
+        acclip_optax.spam_clip, dict(threshold=5.0, b2=0.9, warmup_steps=1), True, 0.05),
 }
 NAMES = sorted(TRANSFORMS)
 # Keyword arguments that take accumulator dtypes, per factory.
 ACC_KW = {acclip_optax.scale_by_acclip: "accumulator_dtype",
           acclip_optax.acclip: "accumulator_dtype",
           acclip_optax.clipped_sgd: "accumulator_dtype",
-          acclip_optax.ema_momentum: "accumulator_dtype"}
+          acclip_optax.ema_momentum: "accumulator_dtype",
+          acclip_optax.spam_clip: "accumulator_dtype"}
 
 
 def make(name, **overrides):
@@ -231,6 +234,7 @@ CONVERGENCE = {  # name -> overrides giving a sensible step on these problems
     "zclip": dict(lr=0.0015), "zclip_mean_capped": dict(lr=0.0015),
     "autoclip": dict(lr=0.0015, history_size=64),
     "adagc": dict(lr=0.0015),
+    "spam_clip": dict(lr=0.0015),
 }
 
 

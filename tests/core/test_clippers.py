@@ -240,6 +240,66 @@ def test_adagc_zero_gradient_tensor_is_not_frozen():
   np.testing.assert_allclose(state.gamma["b"], 0.98 * 0.5 + 0.02 * 0.525, rtol=1e-6)
 
 
+# -------------------------------------------------------------------------- SPAM clip
+
+
+@pytest.mark.parametrize("threshold,b2", [(5000.0, 0.999), (50.0, 0.9)])
+def test_spam_clip_matches_numpy(threshold, b2):
+  grads = leaf_spikes(5)
+  grads[8][1][2] = 0.0  # an exact zero coordinate
+  tx = acclip_optax.spam_clip(threshold, b2, warmup_steps=5, track_stats=True)
+  reference = ref.SpamClip(SHAPES, threshold, b2, warmup_steps=5)
+  clipped_steps = []
+
+  def check(k, state, r, factors):
+    chex.assert_trees_all_close(to_leaves(state.nu), r.nu, rtol=1e-5, atol=1e-30)
+    flat = np.concatenate([f.ravel() for f in factors])
+    np.testing.assert_allclose(state.stats.clipped_fraction, np.mean(flat < 1))
+    np.testing.assert_allclose(state.stats.mean_factor, np.mean(flat), rtol=1e-5)
+    np.testing.assert_allclose(state.stats.pre_clip_norm, ref.global_norm(grads[k]),
+                               rtol=1e-5)
+    if np.any(flat < 1):
+      clipped_steps.append(k)
+
+  run_against(tx, reference, grads, check)
+  assert clipped_steps and min(clipped_steps) >= 5, clipped_steps
+  assert {5, 12, 30} <= set(clipped_steps)  # spikes at the warm-up end and later
+
+
+def test_spam_clip_second_moment_equals_adams():
+  b2 = 0.95
+  tx = optax.chain(acclip_optax.spam_clip(20.0, b2, warmup_steps=2),
+                   optax.scale_by_adam(b2=b2))
+  grads = leaf_spikes(6, steps=30)
+  state = tx.init(to_tree(grads[0]))
+  step = jax.jit(tx.update)
+  for g in grads:
+    _, state = step(to_tree(g), state)
+    chex.assert_trees_all_close(state[0].nu, state[1].nu, rtol=1e-6, atol=0)
+
+
+def test_spam_clip_leaves_unseen_coordinates_and_warmup_alone():
+  tx = acclip_optax.spam_clip(threshold=2.0, b2=0.5, warmup_steps=1)
+  state = tx.init(jnp.zeros(3))
+  g = jnp.array([1.0, 0.0, -2.0])
+  out, state = tx.update(g, state)  # warm-up step, nu = 0: untouched
+  chex.assert_trees_all_equal(out, g)
+  # Coordinate 1 never had a gradient (nu = 0): not clipped to 0.
+  out, state = tx.update(jnp.array([10.0, 7.0, -10.0]), state)
+  # nu = [0.5, 0, 2]: bounds sqrt(2 * nu) = [1, -, 2].
+  np.testing.assert_allclose(out, [1.0, 7.0, -2.0], rtol=1e-6)
+  out, _ = tx.update(jnp.zeros(3), state)
+  chex.assert_trees_all_equal(out, jnp.zeros(3))
+
+
+def test_spam_clip_threshold_schedule():
+  grads = leaf_spikes(7, steps=30)
+  sched = optax.exponential_decay(500.0, 10, 0.1)
+  tx = acclip_optax.spam_clip(sched, 0.9, warmup_steps=3)
+  reference = ref.SpamClip(SHAPES, lambda k: float(sched(k)), 0.9, warmup_steps=3)
+  run_against(tx, reference, grads)
+
+
 # ------------------------------------------------------------------ bad hyperparameters
 
 
@@ -255,6 +315,9 @@ BAD = [
     (acclip_optax.adagc, dict(lambda_rel=0.0), "lambda_rel"),
     (acclip_optax.adagc, dict(lambda_abs=-2.0), "lambda_abs"),
     (acclip_optax.adagc, dict(warmup_steps=-1), "warmup_steps"),
+    (acclip_optax.spam_clip, dict(threshold=0.0), "threshold"),
+    (acclip_optax.spam_clip, dict(b2=1.0), "b2"),
+    (acclip_optax.spam_clip, dict(warmup_steps=-3), "warmup_steps"),
     (acclip_optax.autoclip, dict(percentile=-1.0), "percentile"),
     (acclip_optax.autoclip, dict(percentile=101.0), "percentile"),
     (acclip_optax.autoclip, dict(percentile=50.0, history_size=0), "history_size"),
@@ -320,6 +383,7 @@ SHARDED_TXS = """{
     "zclip": optax.chain(acclip_optax.zclip(warmup_steps=3), optax.sgd(0.1)),
     "autoclip": optax.chain(acclip_optax.autoclip(50.0, 16), optax.sgd(0.1)),
     "adagc": optax.chain(acclip_optax.adagc(warmup_steps=2), optax.sgd(0.1)),
+    "spam_clip": optax.chain(acclip_optax.spam_clip(5.0, 0.9, 2), optax.adam(0.1, b2=0.9)),
 }"""
 
 
