@@ -11,3 +11,17 @@ from acclip_optax.testbeds.models._resnet import ResNet
 from acclip_optax.testbeds.models._resnet import RESNET_SIZES
 from acclip_optax.testbeds.models._resnet import resnet_config
 from acclip_optax.testbeds.models._resnet import ResNetConfig
+
+__all__ = (
+    "BERT_SIZES",
+    "bert_config",
+    "BertConfig",
+    "BertEncoder",
+    "BertForMaskedLM",
+    "BertForSequenceClassification",
+    "mlm_loss",
+    "ResNet",
+    "RESNET_SIZES",
+    "resnet_config",
+    "ResNetConfig",
+)
