@@ -30,6 +30,8 @@ from acclip_optax._schedules import NonConvexClipping
 from acclip_optax._schedules import strongly_convex_step_size_schedule
 from acclip_optax._spam_clip import spam_clip
 from acclip_optax._spam_clip import SpamClipState
+from acclip_optax._spike_skip import skip_spikes
+from acclip_optax._spike_skip import SkipSpikesState
 from acclip_optax._zclip import zclip
 from acclip_optax._zclip import ZClipState
 
@@ -59,6 +61,8 @@ __all__ = (
     "rmsprop_step_size",
     "scale_by_acclip",
     "ScaleByAcclipState",
+    "skip_spikes",
+    "SkipSpikesState",
     "spam_clip",
     "SpamClipState",
     "strongly_convex_step_size_schedule",

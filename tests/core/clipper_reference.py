@@ -147,6 +147,52 @@ class SpamClip:
     return out, factors
 
 
+class Adam:
+  """Adam with bias correction, returning the update -lr * m_hat / (sqrt(v_hat) + eps)."""
+
+  def __init__(self, shapes, lr, b1=0.9, b2=0.999, eps=1e-8):
+    self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+    self.m = [np.zeros(s) for s in shapes]
+    self.v = [np.zeros(s) for s in shapes]
+    self.k = 0
+
+  def step(self, leaves):
+    self.k += 1
+    out = []
+    for i, g in enumerate(leaves):
+      self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
+      self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g ** 2
+      m_hat = self.m[i] / (1 - self.b1 ** self.k)
+      v_hat = self.v[i] / (1 - self.b2 ** self.k)
+      out.append(-self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+    return out
+
+
+class SkipSpikes:
+  """Skip the inner step when the norm exceeds mean + z * std of the last norms."""
+
+  def __init__(self, inner, threshold=6.0, window=128, min_history=None):
+    self.inner, self.threshold, self.window = inner, threshold, window
+    self.min_history = max(2, window // 2) if min_history is None else min_history
+    self.history = []  # finite norms, skipped steps included
+    self.skipped = []
+
+  def step(self, leaves):
+    leaves = [np.asarray(g, np.float64) for g in leaves]
+    x = global_norm(leaves)
+    skip = not np.isfinite(x)
+    if not skip and len(self.history) >= self.min_history:
+      mean = np.mean(self.history)
+      std = np.std(self.history, ddof=1)
+      skip = x > mean + self.threshold * std
+    if np.isfinite(x):
+      self.history = (self.history + [x])[-self.window:]
+    self.skipped.append(bool(skip))
+    if skip:
+      return [np.zeros_like(g) for g in leaves], 0.0
+    return self.inner.step(leaves), 1.0
+
+
 def spiky_grads(rng, shapes, steps, spikes=(), spike_scale=50.0):
   """Gaussian gradients of mixed per-leaf scales, times ``spike_scale`` on ``spikes``."""
   scales = [10.0 ** rng.uniform(-1, 1) for _ in shapes]

@@ -36,6 +36,10 @@ TRANSFORMS = {
     "adagc": (acclip_optax.adagc, dict(warmup_steps=2, lambda_rel=1.05), False, 0.05),
     "spam_clip": (
         acclip_optax.spam_clip, dict(threshold=5.0, b2=0.9, warmup_steps=1), True, 0.05),
+    "skip_spikes": (
+        acclip_optax.skip_spikes,
+        dict(inner=optax.scale_by_adam(), threshold=1.0, window=4, min_history=2), False,
+        0.05),
 }
 NAMES = sorted(TRANSFORMS)
 # Keyword arguments that take accumulator dtypes, per factory.
@@ -235,6 +239,7 @@ CONVERGENCE = {  # name -> overrides giving a sensible step on these problems
     "autoclip": dict(lr=0.0015, history_size=64),
     "adagc": dict(lr=0.0015),
     "spam_clip": dict(lr=0.0015),
+    "skip_spikes": dict(lr=0.01, threshold=6.0, window=16, min_history=8),
 }
 
 
