@@ -7,27 +7,23 @@ import jax.numpy as jnp
 import optax
 
 from acclip_optax import _validation
+from acclip_optax._clip_factor import clip_factor
+from acclip_optax._clip_stats import ClipStats
+from acclip_optax._clip_stats import coordinate_stats
+from acclip_optax._clip_stats import empty_stats
 
 
 class ClipCoordinateState(NamedTuple):
-  """State of :func:`clip_coordinate`: the step count that drives a schedule."""
+  """State of :func:`clip_coordinate`: step count and, if tracked, stats."""
   count: jax.Array  # shape=(), int32
-
-
-def _is_tree_of_thresholds(max_delta: Any) -> bool:
-  """A schedule or a 0-d number is one threshold; anything else is a tree."""
-  if callable(max_delta):
-    return False
-  is_scalar_leaf = (jax.tree.structure(max_delta).num_leaves == 1
-                    and jax.tree.leaves(max_delta)[0] is max_delta
-                    and jnp.ndim(max_delta) == 0)
-  return not is_scalar_leaf
+  stats: Optional[ClipStats] = None  # last step's record with track_stats
 
 
 def clip_coordinate(
     max_delta: Any,
     *,
     scale_schedule: Optional[optax.Schedule] = None,
+    track_stats: bool = False,
 ) -> optax.GradientTransformation:
   r"""Coordinate-wise clipping (CClip): ``|u_i|`` is clipped to ``tau_i``.
 
@@ -49,6 +45,10 @@ def clip_coordinate(
       broadcast against them (per-leaf scalars or per-coordinate arrays).
     scale_schedule: optional schedule of the step count multiplying the
       threshold(s), e.g. to grow a tree of thresholds over training.
+    track_stats: record the applied factors in ``state.stats`` (a
+      :class:`ClipStats`: fraction of coordinates clipped, mean factor
+      :math:`\min\{\tau_{k,i}/|u_{k,i}|, 1\}`, :math:`\|u_k\|`); ``None``
+      otherwise.
 
   Returns:
     A :class:`optax.GradientTransformation` with state
@@ -67,11 +67,32 @@ def clip_coordinate(
     Zhang et al., `Why are Adaptive Methods Good for Attention Models?
     <https://arxiv.org/abs/1912.03194>`_, NeurIPS 2020 (CClip, Theorem 3).
   """
-  is_tree = _is_tree_of_thresholds(max_delta)
+  return clip_coordinate_named(max_delta, "max_delta",
+                               scale_schedule=scale_schedule,
+                               track_stats=track_stats)
+
+
+def clip_coordinate_named(
+    max_delta: Any,
+    name: str,
+    *,
+    scale_schedule: Optional[optax.Schedule] = None,
+    track_stats: bool = False,
+) -> optax.GradientTransformation:
+  """:func:`clip_coordinate` whose errors call the threshold ``name``.
+
+  Aliases pass the name their caller used (``clipped_sgd``'s ``max_norm``).
+  """
+  is_tree = _validation.is_tree_of_values(max_delta)
   if is_tree:
-    _validation.check_positive_tree("max_delta", max_delta)
+    _validation.check_positive_tree(name, max_delta)
   else:
-    _validation.check_positive("max_delta", max_delta)
+    _validation.check_positive(name, max_delta, finite=False)
+  if scale_schedule is not None:
+    if not callable(scale_schedule):
+      raise ValueError("scale_schedule must be a schedule (a callable of the "
+                       f"step count) or None, got {scale_schedule!r}.")
+    _validation.check_positive("scale_schedule", scale_schedule)
 
   def init_fn(params):
     if is_tree:
@@ -79,24 +100,32 @@ def clip_coordinate(
       got = jax.tree.structure(max_delta)
       if want != got:
         raise ValueError(
-            "max_delta, given as a tree of thresholds, must have the structure "
-            f"of the params: params are {want}, max_delta is {got}.")
-    return ClipCoordinateState(count=jnp.zeros([], jnp.int32))
+            f"{name}, given as a tree of thresholds, must have the structure "
+            f"of the params: params are {want}, {name} is {got}.")
+      _validation.check_broadcasts(name, max_delta, params)
+    return ClipCoordinateState(
+        count=jnp.zeros([], jnp.int32),
+        stats=empty_stats() if track_stats else None)
 
   def update_fn(updates, state, params=None):
     del params
     scale = 1.0 if scale_schedule is None else scale_schedule(state.count)
-
-    def clip_leaf(u, tau):
-      tau = jnp.asarray(tau * scale).astype(u.dtype)
-      return jnp.clip(u, -tau, tau)
-
     if is_tree:
-      updates = jax.tree.map(clip_leaf, updates, max_delta)
+      taus = max_delta
     else:
       tau = max_delta(state.count) if callable(max_delta) else max_delta
-      updates = jax.tree.map(lambda u: clip_leaf(u, tau), updates)
-    return updates, ClipCoordinateState(
-        count=optax.safe_increment(state.count))
+      taus = jax.tree.map(lambda _: tau, updates)
+    taus = jax.tree.map(lambda u, t: jnp.asarray(t * scale).astype(u.dtype),
+                        updates, taus)
+    clipped = jax.tree.map(lambda u, t: jnp.clip(u, -t, t), updates, taus)
+    stats = None
+    if track_stats:
+      # The factor min(tau/|u|, 1) that jnp.clip applied, per coordinate.
+      factors = jax.tree.map(
+          lambda u, t: clip_factor(jnp.abs(u).astype(jnp.float32),
+                                   t.astype(jnp.float32)), updates, taus)
+      stats = coordinate_stats(factors, updates)
+    return clipped, ClipCoordinateState(
+        count=optax.safe_increment(state.count), stats=stats)
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -1,6 +1,6 @@
 """GClip: clip the whole update tree to a global Euclidean norm."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -8,11 +8,15 @@ import optax
 
 from acclip_optax import _validation
 from acclip_optax._clip_factor import clip_factor
+from acclip_optax._clip_stats import ClipStats
+from acclip_optax._clip_stats import empty_stats
+from acclip_optax._clip_stats import global_stats
 
 
 class ClipGlobalState(NamedTuple):
-  """State of :func:`clip_global`: the step count that drives a schedule."""
+  """State of :func:`clip_global`: the step count and, if tracked, the stats."""
   count: jax.Array  # shape=(), int32
+  stats: Optional[ClipStats] = None  # last step's record with track_stats
 
 
 def global_norm(updates: optax.Updates) -> jax.Array:
@@ -25,8 +29,12 @@ def global_norm(updates: optax.Updates) -> jax.Array:
       for x in leaves))
 
 
-def clip_global(max_norm: optax.ScalarOrSchedule) -> optax.GradientTransformation:
-  r"""Global clipping (GClip): rescales the whole tree to norm at most ``tau_k``.
+def clip_global(
+    max_norm: optax.ScalarOrSchedule,
+    *,
+    track_stats: bool = False,
+) -> optax.GradientTransformation:
+  r"""Global clipping (GClip): rescales the whole tree to norm <= ``tau_k``.
 
   .. math::
 
@@ -39,8 +47,13 @@ def clip_global(max_norm: optax.ScalarOrSchedule) -> optax.GradientTransformatio
   :math:`k^{1/\alpha}`, see :func:`heavy_tail_threshold_schedule`).
 
   Args:
-    max_norm: the threshold :math:`\tau_k > 0`, a float or an Optax schedule
-      of the step count (0 at the first update).
+    max_norm: the threshold :math:`\tau_k > 0` (``inf``: no clipping), a
+      float or an Optax schedule of the step count (0 at the first update;
+      checked at step 0). One number for the whole tree: per-coordinate
+      thresholds are :func:`clip_coordinate`'s.
+    track_stats: record the applied factor in ``state.stats`` (a
+      :class:`ClipStats`: clipped fraction 0 or 1, the factor, and
+      :math:`\|u_k\|`); ``None`` otherwise.
 
   Returns:
     A :class:`optax.GradientTransformation` with state :class:`ClipGlobalState`.
@@ -58,17 +71,27 @@ def clip_global(max_norm: optax.ScalarOrSchedule) -> optax.GradientTransformatio
     Zhang et al., `Why are Adaptive Methods Good for Attention Models?
     <https://arxiv.org/abs/1912.03194>`_, NeurIPS 2020 (Algorithm 1, GClip).
   """
-  _validation.check_positive("max_norm", max_norm)
+  if _validation.is_tree_of_values(max_norm):
+    raise ValueError(
+        "max_norm must be one number or a schedule (clip_global has one "
+        "threshold for the whole tree; per-leaf or per-coordinate thresholds "
+        f"are clip_coordinate's), got max_norm={max_norm!r}.")
+  _validation.check_positive("max_norm", max_norm, finite=False)
 
   def init_fn(params):
     del params
-    return ClipGlobalState(count=jnp.zeros([], jnp.int32))
+    return ClipGlobalState(
+        count=jnp.zeros([], jnp.int32),
+        stats=empty_stats() if track_stats else None)
 
   def update_fn(updates, state, params=None):
     del params
     tau = max_norm(state.count) if callable(max_norm) else max_norm
-    scale = clip_factor(global_norm(updates), tau)  # min(tau / ||u||, 1)
+    norm = global_norm(updates)
+    scale = clip_factor(norm, tau)  # min(tau / ||u||, 1)
     updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
-    return updates, ClipGlobalState(count=optax.safe_increment(state.count))
+    return updates, ClipGlobalState(
+        count=optax.safe_increment(state.count),
+        stats=global_stats(scale, norm) if track_stats else None)
 
   return optax.GradientTransformation(init_fn, update_fn)

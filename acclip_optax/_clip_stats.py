@@ -16,10 +16,12 @@ import jax.numpy as jnp
 
 
 class ClipStats(NamedTuple):
-  """Statistics of one clipping step, computed from the factors actually applied."""
-  clipped_fraction: jax.Array  # shape=(), float32, share of coordinates with factor < 1
+  """Statistics of one clipping step, from the factors actually applied."""
+  # shape=(), float32, share of coordinates with factor < 1
+  clipped_fraction: jax.Array
   mean_factor: jax.Array  # shape=(), float32, mean clip factor over coordinates
-  pre_clip_norm: jax.Array  # shape=(), float32, global L2 norm of what was clipped
+  # shape=(), float32, global L2 norm of what was clipped
+  pre_clip_norm: jax.Array
 
 
 def empty_stats() -> ClipStats:

@@ -2,12 +2,10 @@
 
 from typing import Any, NamedTuple, Optional
 
-import jax
-import jax.numpy as jnp
 import optax
 
 from acclip_optax import _validation
-from acclip_optax._clip_coordinate import clip_coordinate
+from acclip_optax._clip_coordinate import clip_coordinate_named
 from acclip_optax._clip_global import clip_global
 
 _MODES = ("global", "coordinate")
@@ -52,8 +50,8 @@ def ema_momentum(
     [1.5]
   """
   _validation.check_unit_interval("momentum", momentum)
-  acc_dtype = None if accumulator_dtype is None else jnp.dtype(
-      accumulator_dtype)
+  acc_dtype = _validation.check_float_dtype("accumulator_dtype",
+                                            accumulator_dtype)
 
   def init_fn(params):
     return EmaMomentumState(mu=optax.tree.zeros_like(params, dtype=acc_dtype))
@@ -76,6 +74,7 @@ def clipped_sgd(
     weight_decay: float = 0.0,
     mask: Optional[Any] = None,
     accumulator_dtype: Optional[Any] = None,
+    track_stats: bool = False,
 ) -> optax.GradientTransformation:
   r"""Clipped SGD with EMA momentum (Algorithm 1), with GClip or CClip.
 
@@ -97,10 +96,13 @@ def clipped_sgd(
     momentum: :math:`\beta \in [0, 1)`.
     mode: ``"global"`` (GClip) or ``"coordinate"`` (CClip).
     weight_decay: decoupled weight decay :math:`\lambda \ge 0`, applied after
-      clipping (0 disables it).
+      clipping (0 adds nothing; the state has the same structure either
+      way, so :func:`optax.inject_hyperparams` can change it).
     mask: optional mask of the decayed params, as in
       :func:`optax.add_decayed_weights`.
     accumulator_dtype: dtype of the momentum buffer; ``None`` uses params'.
+    track_stats: the clip records its factors in its state's ``stats`` (see
+      :func:`clip_global`, :func:`clip_coordinate`).
 
   Returns:
     The chained :class:`optax.GradientTransformation`.
@@ -110,7 +112,8 @@ def clipped_sgd(
     >>> import acclip_optax
     >>> opt = acclip_optax.clipped_sgd(0.1, max_norm=1.0, momentum=0.0)
     >>> params = jnp.array([0.0, 0.0])
-    >>> updates, _ = opt.update(jnp.array([30.0, 40.0]), opt.init(params), params)
+    >>> g = jnp.array([30.0, 40.0])
+    >>> updates, _ = opt.update(g, opt.init(params), params)
     >>> print(updates)  # the gradient clipped to norm 1, times -0.1
     [-0.06 -0.08]
 
@@ -121,10 +124,20 @@ def clipped_sgd(
   _validation.check_choice("mode", mode, _MODES)
   _validation.check_non_negative("learning_rate", learning_rate)
   _validation.check_non_negative("weight_decay", weight_decay)
-  clip = clip_global(max_norm) if mode == "global" else clip_coordinate(
-      max_norm)
-  parts = [ema_momentum(momentum, accumulator_dtype=accumulator_dtype), clip]
-  if not (isinstance(weight_decay, (int, float)) and weight_decay == 0):
-    parts.append(optax.add_decayed_weights(weight_decay, mask))
-  parts.append(optax.scale_by_learning_rate(learning_rate))
-  return optax.chain(*parts)
+  if mode == "global":
+    clip = clip_global(max_norm, track_stats=track_stats)
+  else:
+    clip = clip_coordinate_named(max_norm, "max_norm", track_stats=track_stats)
+  if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+    # Nothing to add, but the same (empty) state as add_decayed_weights, so
+    # that the state's structure does not depend on the value.
+    decay = optax.identity() if mask is None else optax.masked(
+        optax.identity(), mask)
+  else:
+    decay = optax.add_decayed_weights(weight_decay, mask)
+  return optax.chain(
+      ema_momentum(momentum, accumulator_dtype=accumulator_dtype),
+      clip,
+      decay,
+      optax.scale_by_learning_rate(learning_rate),
+  )
