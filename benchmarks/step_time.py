@@ -59,6 +59,12 @@ def optimizers(lr=1e-3):
                                             optax.scale(-lr)),
       "acclip(a=1)": acclip_optax.acclip(lr),
       "acclip(a=1, bf16 acc)": acclip_optax.acclip(lr, accumulator_dtype=jnp.bfloat16),
+      # Adaptive clippers in front of AdamW (issue 9), at their default settings.
+      "zclip+adamw": optax.chain(acclip_optax.zclip(), optax.adamw(lr)),
+      "autoclip(p=10)+adamw": optax.chain(acclip_optax.autoclip(10.0), optax.adamw(lr)),
+      "adagc+adamw": optax.chain(acclip_optax.adagc(), optax.adamw(lr)),
+      "spam_clip+adamw": optax.chain(acclip_optax.spam_clip(), optax.adamw(lr)),
+      "skip_spikes(adamw)": acclip_optax.skip_spikes(optax.adamw(lr)),
   }
 
 
