@@ -19,7 +19,12 @@ The model is an MLP (64-128-128-10, 26k params) on scikit-learn's bundled
 digits (1797 examples), B = 32.
 
 Run:  python benchmarks/noise_collection.py [--num_samples=1000]
-      [--repeats=3] [--json=benchmarks/results/noise_collection_cpu.json]
+      [--repeats=3] [--out_dir=DIR]
+
+The result is written to ``DIR/noise_collection_<platform>.json``; ``DIR``
+defaults to ``$TMPDIR/acclip_optax_benchmarks``, outside the source tree,
+so that a short run never replaces a committed result. To update the
+committed file on purpose: ``--out_dir=benchmarks/results``.
 """
 
 import argparse
@@ -28,6 +33,8 @@ import json
 import os
 import platform
 import statistics
+import sys
+import tempfile
 import time
 
 import jax
@@ -95,14 +102,33 @@ def time_noise(source, ref, num_samples, batch_size):
   return time.perf_counter() - start, out
 
 
-def main():
+DEFAULT_OUT_DIR = os.path.join(tempfile.gettempdir(),
+                               "acclip_optax_benchmarks")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--num_samples", type=int, default=1000)
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--json", default="benchmarks/results/"
-                      "noise_collection_cpu.json")
-  args = parser.parse_args()
+  parser.add_argument(
+      "--out_dir", default=DEFAULT_OUT_DIR,
+      help="directory for noise_collection_<platform>.json (default: "
+      "%(default)s, outside the source tree; pass benchmarks/results to "
+      "update the committed result on purpose)")
+  args = parser.parse_args(argv)
+  for name in ("num_samples", "batch_size", "repeats"):
+    if getattr(args, name) < 1:
+      parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+  return args
+
+
+def output_path(out_dir: str, platform_name: str) -> str:
+  return os.path.join(out_dir, f"noise_collection_{platform_name}.json")
+
+
+def main(argv=None):
+  args = parse_args(argv)
   source, data = digits_mlp()
   num_params = sum(a.size for a in jax.tree.leaves(source.params))
   start = time.perf_counter()
@@ -149,12 +175,12 @@ def main():
       "warmup_s": {"train": train_warm, "noise": noise_warm,
                    "reference": ref_warm},
   }
-  if args.json:
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as f:
-      json.dump(result, f, indent=2)
-    print(f"wrote {args.json}")
+  path = output_path(args.out_dir, jax.devices()[0].platform)
+  os.makedirs(args.out_dir, exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2)
+  print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-  main()
+  main(sys.argv[1:])

@@ -4,6 +4,22 @@ Implements the measurements of Zhang et al., "Why are Adaptive Methods Good
 for Attention Models?", NeurIPS 2020 (arXiv:1912.03194), sections 2 and 5.2,
 with matched synthetic controls. Plotting functions import matplotlib only
 when called.
+
+Typical use, e.g. at initialization and at each checkpoint of a run::
+
+  from acclip_optax import noise
+  draws = noise.minibatch_noise(source, batch_size=32, num_samples=500)
+  verdict = noise.assess_noise(draws)
+  print(verdict.summary())              # the verdict, then one line per group
+  verdict.groups["attention"].scaling   # TailIndexResult: alpha, ci_low, ...
+
+``source`` is a :class:`NoiseSource` (for the testbeds:
+``testbeds.noise_source_from_config(config, workdir)``, which loads the
+newest checkpoint). Parameter groups (embeddings, attention, MLP, norms,
+head; convolution, norms, head/dense) come from parameter paths
+(:func:`parameter_groups` shows them; pass ``groups=`` to override).
+Every tail-index estimator checks its sample first and raises a
+``ValueError`` on samples it is not defined on.
 """
 
 from acclip_optax.noise._assess import assess_noise
@@ -34,6 +50,7 @@ from acclip_optax.noise._noise_scale import NoiseScale
 from acclip_optax.noise._per_example import per_example_noise
 from acclip_optax.noise._per_example import PerExampleNoise
 from acclip_optax.noise._plots import plot_ccdf
+from acclip_optax.noise._plots import plot_group_tail_indices
 from acclip_optax.noise._plots import plot_hill
 from acclip_optax.noise._plots import plot_noise_histograms
 from acclip_optax.noise._plots import plot_qq
@@ -81,6 +98,7 @@ __all__ = (
     "per_example_noise",
     "PerExampleNoise",
     "plot_ccdf",
+    "plot_group_tail_indices",
     "plot_hill",
     "plot_noise_histograms",
     "plot_qq",

@@ -32,6 +32,9 @@ Groups = Union[None, Sequence[tuple[str, str]], Mapping[str, str],
 def leaf_paths(params: Any) -> list[str]:
   """``"a/b/0/kernel"``-style paths of ``jax.tree.leaves(params)``, in order.
 
+  Flax NNX ``Variable`` leaves are named by their position in the module,
+  without the trailing ``value`` attribute.
+
   Examples:
     >>> import numpy as np
     >>> from acclip_optax import noise
@@ -44,8 +47,13 @@ def leaf_paths(params: Any) -> list[str]:
         return str(getattr(key, attr))
     return str(key)
 
+  def shown(key) -> bool:
+    # A Flax NNX Variable flattens to its ``.value`` attribute: not a name.
+    return not (isinstance(key, jax.tree_util.GetAttrKey) and
+                key.name == "value")
+
   flat = jax.tree_util.tree_flatten_with_path(params)[0]
-  return ["/".join(name(k) for k in path) for path, _ in flat]
+  return ["/".join(name(k) for k in path if shown(k)) for path, _ in flat]
 
 
 def _matcher(groups: Groups) -> Callable[[str], str]:

@@ -7,6 +7,7 @@ import numpy as np
 import optax
 
 from acclip_optax._progress import Progress
+from acclip_optax.noise._groups import Groups
 from acclip_optax.noise._minibatch import MinibatchNoise
 from acclip_optax.noise._minibatch import minibatch_noise
 from acclip_optax.noise._minibatch import reference_gradient
@@ -40,6 +41,7 @@ def track_noise(
     keep_params: bool = False,
     seed: int = 0,
     num_bootstrap: int = 100,
+    groups: Groups = None,
     progress: bool = False,
 ) -> list[NoiseSnapshot]:
   r"""Trains with ``optimizer``; measures the minibatch noise at chosen steps.
@@ -69,6 +71,8 @@ def track_noise(
     keep_params: keep each snapshot's params.
     seed: base seed.
     num_bootstrap: bootstrap resamples of each scaling index.
+    groups: the parameter grouping of the draws (see :func:`leaf_groups`);
+      ``assess_noise(snapshot.noise).groups`` gives each group's index.
     progress: print a line per snapshot (loss, median noise norm, scaling
       index) and about ten lines of training progress to stderr.
 
@@ -102,7 +106,7 @@ def track_noise(
                                seed=noise_seed + (1 << 27) + step * 4096)
       draws = minibatch_noise(here, batch_size=noise_batch_size,
                               num_samples=num_samples, reference=ref,
-                              seed=noise_seed + step * 65536)
+                              groups=groups, seed=noise_seed + step * 65536)
       loss = float(loss_fn(p, src.sample_batch(noise_seed - 1, ref_bs)))
       scaling = scaling_tail_index(draws.diff_norms, draws.block_norms,
                                    draws.block_size,

@@ -133,3 +133,18 @@ def test_minibatch_noise_group_norms_match_brute_force():
   with pytest.raises(ValueError, match="coordinates must be flat indices"):
     noise.minibatch_noise(loss, params, sample, batch_size=4, num_samples=8,
                           reference=ref, coordinates=[5])
+
+
+def test_nnx_variable_paths_drop_the_value_attribute():
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+
+  class Block(nnx.Module):
+
+    def __init__(self, rngs):
+      self.value = nnx.Linear(2, 2, rngs=rngs)  # "value" as a module name
+      self.mlp = nnx.Linear(2, 3, rngs=rngs)
+
+  _, params = nnx.split(Block(nnx.Rngs(0)), nnx.Param)
+  paths = noise.leaf_paths(params)
+  assert paths == ["mlp/bias", "mlp/kernel", "value/bias", "value/kernel"]
+  assert noise.leaf_groups(params) == ("mlp", "mlp", "attention", "attention")

@@ -24,8 +24,12 @@ def get_config():
   config.num_samples = 2000
   # Differences X_j summed per block in the batch-size scaling test.
   config.block_size = 8
-  # Coordinates whose noise is recorded (per coordinate, never pooled).
-  config.num_coordinates = 32
+  # Coordinates per parameter group (embeddings, attention, MLP, norms,
+  # head, ...) whose noise is recorded (per coordinate, never pooled).
+  config.num_coordinates = 16
+  # Parameter grouping: None groups by parameter path (see
+  # acclip_optax.noise.leaf_groups); else ((name, regex), ...), first match.
+  config.groups = ml_collections.config_dict.placeholder(tuple)
   # Reference gradient: "full" (whole data set, if it fits) or "large_batch".
   config.reference = "full"
   # Batches of max(batch_size, 256) examples in a large-batch reference.

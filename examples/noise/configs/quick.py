@@ -11,7 +11,7 @@ def get_config():
   # Fewer and smaller draws.
   config.batch_size = 8
   config.num_samples = 96
-  config.num_coordinates = 8
+  config.num_coordinates = 8  # per parameter group
   # A small per-example batch, in several chunks.
   config.per_example_batch = 64
   config.chunk_size = 32
