@@ -3,11 +3,13 @@
 Noise oracles with known tails, test problems, and experiments (vectorized over
 seeds with ``vmap`` and over steps with ``lax.scan``) that measure Table 1's
 rates, Appendix A's divergence of SGD, Corollary 1 against Theorem 3, and
-Theorem 4's lower bound, using the library's own optimizers. See
+Theorem 4's lower bound, using the library's own optimizers. Every claim is
+judged by :mod:`acclip_optax.evidence`'s rule and bootstrap. See
 ``examples/theory`` for the runnable report.
 """
 
 from acclip_optax.theory._comparisons import dimension_scaling
+from acclip_optax.theory._lower_bound import bayes_optimal_risk
 from acclip_optax.theory._lower_bound import lower_bound
 from acclip_optax.theory._comparisons import sgd_divergence
 from acclip_optax.theory._comparisons import threshold_rules
@@ -32,17 +34,13 @@ from acclip_optax.theory._problems import isotropic_quadratic
 from acclip_optax.theory._problems import nonconvex_wave
 from acclip_optax.theory._problems import Problem
 from acclip_optax.theory._problems import quadratic
-from acclip_optax.theory._report import markdown_table
-from acclip_optax.theory._report import write_report
 from acclip_optax.theory._simulate import additive_noise
 from acclip_optax.theory._simulate import log_steps
 from acclip_optax.theory._simulate import problem_metrics
 from acclip_optax.theory._simulate import simulate
 from acclip_optax.theory._simulate import Trace
-from acclip_optax.theory._stats import bootstrap
 from acclip_optax.theory._stats import bootstrap_ratio
 from acclip_optax.theory._stats import bootstrap_slope
-from acclip_optax.theory._stats import Estimate
 from acclip_optax.theory._stats import loglog_slope
 from acclip_optax.theory._table1 import nonconvex_rates
 from acclip_optax.theory._table1 import nonconvex_slope
@@ -51,14 +49,13 @@ from acclip_optax.theory._table1 import strongly_convex_slope
 
 __all__ = (
     "additive_noise",
-    "bootstrap",
+    "bayes_optimal_risk",
     "bootstrap_ratio",
     "bootstrap_slope",
     "centered_pareto",
     "coordinate_noise",
     "CoordinateNoise",
     "dimension_scaling",
-    "Estimate",
     "EXPERIMENTS",
     "gaussian",
     "ill_conditioned_quadratic",
@@ -68,7 +65,6 @@ __all__ = (
     "loglog_slope",
     "lower_bound",
     "make_oracle",
-    "markdown_table",
     "moment_bound",
     "NoiseOracle",
     "nonconvex_rates",
@@ -90,5 +86,4 @@ __all__ = (
     "Trace",
     "two_point_instance",
     "TwoPointInstance",
-    "write_report",
 )

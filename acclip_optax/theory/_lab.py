@@ -1,9 +1,8 @@
 """Runs every experiment of the theory lab from one configuration."""
 
+import logging
 import time
 from typing import Any, Callable, Optional
-
-import logging
 
 from acclip_optax.theory import _comparisons
 from acclip_optax.theory import _lower_bound
@@ -34,7 +33,8 @@ def run_experiment(name: str, config: Any) -> dict:
   Args:
     name: one of :data:`EXPERIMENTS`.
     config: the lab configuration (``seed``, ``tail_margin``,
-      ``num_resamples``, ``tolerance`` and one section per experiment).
+      ``num_resamples``, ``slope_tolerance`` and one section per
+      experiment).
 
   Returns:
     The experiment's result dict.
@@ -46,7 +46,7 @@ def run_experiment(name: str, config: Any) -> dict:
   common = {"seed": _get(config, "seed"),
             "num_resamples": _get(config, "num_resamples")}
   margin = _get(config, "tail_margin")
-  tol = _get(config, "tolerance")
+  tol = _get(config, "slope_tolerance")
   if name in ("strongly_convex", "strongly_convex_ill_conditioned"):
     return _table1.strongly_convex_rates(tail_margin=margin, tolerance=tol,
                                          **section, **common)
@@ -59,8 +59,9 @@ def run_experiment(name: str, config: Any) -> dict:
     return _comparisons.dimension_scaling(tail_margin=margin, **section,
                                           **common)
   if name == "lower_bound":
-    return _lower_bound.lower_bound(tolerance=tol, **section, **common)
-  return _comparisons.threshold_rules(tail_margin=margin, **section, **common)
+    return _lower_bound.lower_bound(**section, **common)
+  return _comparisons.threshold_rules(tail_margin=margin, tolerance=tol,
+                                      **section, **common)
 
 
 def run_lab(config: Any, workdir: Optional[str] = None, *,
@@ -76,8 +77,9 @@ def run_lab(config: Any, workdir: Optional[str] = None, *,
       logging).
 
   Returns:
-    ``{"results": [...], "wall_seconds": float}`` (plus the written document
-    when ``workdir`` is given).
+    ``{"results": [...], "table": str, "wall_seconds": float}`` (plus the
+    written document when ``workdir`` is given); ``table`` is the report's
+    Markdown table of claims and verdicts.
   """
   progress = progress or logging.info
   names = list(_get(config, "experiments"))
@@ -91,7 +93,8 @@ def run_lab(config: Any, workdir: Optional[str] = None, *,
     progress(f"[{i + 1}/{len(names)}] {name}: "
              f"{time.perf_counter() - t0:.1f} s (ETA {eta:.0f} s)")
   seconds = time.perf_counter() - start
-  out = {"results": results, "wall_seconds": seconds}
+  out = {"results": results, "table": _report.markdown_table(results),
+         "wall_seconds": seconds}
   if workdir is not None:
     out["document"] = _report.write_report(
         results, workdir, config=_to_dict(config), seconds=seconds,

@@ -1,21 +1,15 @@
-"""Log-log slopes and bootstrap confidence intervals over seeds."""
+"""Log-log slopes, their bootstrap CIs, and the lab's claims under the one rule.
 
-from typing import Callable, NamedTuple
+The bootstrap and the verdict rule are :mod:`acclip_optax.evidence`'s; this
+module only adds the lab's statistics (log-log slopes of seed-mean curves,
+ratios of seed means) and the fields every claim of the report carries.
+"""
+
+from typing import Optional
 
 import numpy as np
 
-
-class Estimate(NamedTuple):
-  """A point estimate with a percentile-bootstrap confidence interval."""
-  value: float
-  low: float
-  high: float
-
-  def as_dict(self) -> dict:
-    return {"value": self.value, "ci_low": self.low, "ci_high": self.high}
-
-  def __str__(self) -> str:
-    return f"{self.value:.3g} [{self.low:.3g}, {self.high:.3g}]"
+from acclip_optax import evidence
 
 
 def loglog_slope(steps, values) -> float:
@@ -40,46 +34,8 @@ def fit_window(steps, start_fraction: float) -> np.ndarray:
   return steps >= start_fraction * steps[-1]
 
 
-def _resample_indices(num_seeds: int, num_resamples: int, seed: int):
-  rng = np.random.default_rng(seed)
-  return rng.integers(0, num_seeds, size=(num_resamples, num_seeds))
-
-
-def bootstrap(per_seed, statistic: Callable[[np.ndarray], float], *,
-              num_resamples: int = 1000, confidence: float = 0.95,
-              seed: int = 0) -> Estimate:
-  """Percentile bootstrap over the seed axis (axis 0) of ``per_seed``.
-
-  Args:
-    per_seed: array whose axis 0 indexes seeds.
-    statistic: maps an array shaped like ``per_seed`` to a float.
-    num_resamples: bootstrap resamples.
-    confidence: coverage of the interval.
-    seed: NumPy seed of the resampling.
-
-  Returns:
-    :class:`Estimate` (the statistic on all seeds, and the interval).
-
-  Examples:
-    >>> import numpy as np
-    >>> from acclip_optax import theory
-    >>> x = np.random.default_rng(0).normal(size=400)
-    >>> est = theory.bootstrap(x, np.mean)
-    >>> print(est.low < 0.0 < est.high)
-    True
-  """
-  per_seed = np.asarray(per_seed)
-  idx = _resample_indices(per_seed.shape[0], num_resamples, seed)
-  values = np.array([statistic(per_seed[i]) for i in idx])
-  values = values[np.isfinite(values)]
-  tail = 50.0 * (1.0 - confidence)
-  low, high = np.percentile(values, [tail, 100.0 - tail]) if values.size else (
-      np.nan, np.nan)
-  return Estimate(float(statistic(per_seed)), float(low), float(high))
-
-
 def bootstrap_slope(steps, per_seed, *, start_fraction: float = 1 / 64,
-                    reduce: str = "mean", **kwargs) -> Estimate:
+                    reduce: str = "mean", **kwargs) -> evidence.Estimate:
   """Bootstrap CI of the log-log slope of the seed-mean (or median) curve.
 
   Args:
@@ -87,31 +43,72 @@ def bootstrap_slope(steps, per_seed, *, start_fraction: float = 1 / 64,
     per_seed: metric per seed and step, shape ``(seeds, P)``.
     start_fraction: the fit uses steps ``>= start_fraction * steps[-1]``.
     reduce: ``"mean"`` or ``"median"`` over seeds.
-    **kwargs: passed to :func:`bootstrap`.
+    **kwargs: passed to :func:`acclip_optax.evidence.bootstrap`.
 
   Returns:
-    :class:`Estimate` of the slope.
+    :class:`acclip_optax.evidence.Estimate` of the slope.
   """
+  if reduce not in ("mean", "median"):
+    raise ValueError(f"reduce must be 'mean' or 'median', got reduce={reduce!r}.")
   mask = fit_window(steps, start_fraction)
   red = {"mean": np.mean, "median": np.median}[reduce]
+  fit_steps = np.asarray(steps)[mask]
 
   def statistic(sample):
-    return loglog_slope(np.asarray(steps)[mask], red(sample[:, mask], axis=0))
+    return loglog_slope(fit_steps, red(sample[:, mask], axis=0))
 
-  return bootstrap(per_seed, statistic, **kwargs)
+  return evidence.bootstrap(per_seed, statistic, **kwargs)
 
 
-def bootstrap_ratio(numerator, denominator, **kwargs) -> Estimate:
+def bootstrap_ratio(numerator, denominator, **kwargs) -> evidence.Estimate:
   """CI of ``mean(numerator) / mean(denominator)``, seeds resampled jointly.
 
   Args:
     numerator: per-seed values, shape ``(seeds,)``.
     denominator: per-seed values, shape ``(seeds,)`` (same seeds).
-    **kwargs: passed to :func:`bootstrap`.
+    **kwargs: passed to :func:`acclip_optax.evidence.bootstrap`.
 
   Returns:
-    :class:`Estimate` of the ratio of means.
+    :class:`acclip_optax.evidence.Estimate` of the ratio of means.
   """
   pair = np.stack([np.asarray(numerator), np.asarray(denominator)], axis=1)
-  return bootstrap(pair, lambda s: float(np.mean(s[:, 0]) / np.mean(s[:, 1])),
-                   **kwargs)
+  return evidence.bootstrap(
+      pair, lambda s: float(np.mean(s[:, 0]) / np.mean(s[:, 1])), **kwargs)
+
+
+def rate_claim(est: evidence.Estimate, predicted: float,
+               tolerance: Optional[float] = None,
+               corrected: Optional[float] = None) -> dict:
+  """The verdict fields of a rate claim, by :func:`evidence.rate_verdict`.
+
+  Args:
+    est: the measured slope with its CI.
+    predicted: the paper's slope.
+    tolerance: the config's pre-declared tolerance, reported as "within X"
+      beside the verdict (never folded into it); ``None`` omits it.
+    corrected: the slope expected for the noise the lab actually draws (tail
+      index alpha + margin, see :func:`lighter_tail_slope`); judged by the
+      same rule and reported beside the paper's.
+
+  Returns:
+    ``measured``, ``verdict``, ``deviation`` (measured - predicted) and,
+    where given, ``tolerance``/``within_tolerance`` and
+    ``predicted_corrected``/``verdict_corrected``.
+  """
+  out = {"measured": est.as_dict(),
+         "verdict": evidence.rate_verdict(est, predicted),
+         "deviation": est.value - predicted}
+  if tolerance is not None:
+    out["tolerance"] = float(tolerance)
+    out["within_tolerance"] = evidence.within_tolerance(est, predicted,
+                                                        tolerance)
+  if corrected is not None:
+    out["predicted_corrected"] = float(corrected)
+    out["verdict_corrected"] = evidence.rate_verdict(est, corrected)
+  return out
+
+
+def effect_claim(est: evidence.Estimate, direction: str) -> dict:
+  """The verdict fields of an effect claim, by :func:`evidence.effect_verdict`."""
+  return {"measured": est.as_dict(),
+          "verdict": evidence.effect_verdict(est, direction)}

@@ -29,7 +29,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.info("workdir: %s", FLAGS.workdir)
   out = theory.run_lab(FLAGS.config, FLAGS.workdir, progress=logging.info)
-  print(theory.markdown_table(out["results"]))
+  print(out["table"])
   print(f"\nWall time {out['wall_seconds']:.1f} s; report in "
         f"{FLAGS.workdir}/report.md")
 

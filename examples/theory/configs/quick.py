@@ -9,7 +9,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.name = "quick"  # Preset name, written into the report.
   config.seed = 0  # PRNG seed of the noise and of the bootstrap.
   config.tail_margin = 0.05  # Noise tail index is alpha + tail_margin.
-  config.tolerance = 0.12  # Largest accepted |measured - predicted| slope.
+  # Pre-declared slope tolerance: reported as "within 0.05" beside each rate
+  # verdict, never folded into it (the verdict is acclip_optax.evidence's).
+  config.slope_tolerance = 0.05
   config.num_resamples = 500  # Bootstrap resamples over seeds.
   config.figures = True  # Draw the PNG figures (needs matplotlib).
   # Experiments to run, in order (names of acclip_optax.theory.EXPERIMENTS).
@@ -36,8 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.strongly_convex_ill_conditioned.dim = 10  # Dimension.
   config.strongly_convex_ill_conditioned.family = "pareto"  # Noise family.
   config.strongly_convex_ill_conditioned.problem = "ill_conditioned"  # Kind.
-  # L / mu. At 100 the first ~4000 steps (eta_k L > 2, held back only by
-  # clipping) dominate the error up to K ~ 10^5: measured, see the README.
+  # L / mu. While eta_k L = 4 L / (mu (k+1)) > 2, i.e. for the first 2 L/mu
+  # steps, only clipping holds the stiff coordinates back; at L/mu = 10 that
+  # transient is short next to K, so the fit sees the asymptotic rate.
   config.strongly_convex_ill_conditioned.condition = 10.0
   config.strongly_convex_ill_conditioned.start_fraction = 1 / 16  # Fit window.
 
