@@ -275,7 +275,11 @@ def scale_by_acclip(
       u = m * factor
       if n is not None:
         u = u if out_corr is None else u * out_corr
-        u = u / (jnp.sqrt(n) * root_scale + eps)
+        denom = jnp.sqrt(n) * root_scale + eps
+        if not (isinstance(eps, (int, float)) and eps > 0):
+          # v = 0 only where every gradient so far was 0 (so m = 0): u = 0.
+          denom = jnp.where(denom > 0, denom, jnp.inf)
+        u = u / denom
       return u.astype(g.dtype)
 
     mu = _map_present(new_mu, updates, state.mu)

@@ -209,7 +209,12 @@ def test_zero_and_empty_trees_are_finite():
   for tx in [acclip_optax.clip_global(1.0), acclip_optax.clip_coordinate(1.0),
              acclip_optax.scale_by_acclip(eps=0.0), acclip_optax.acclip(0.1, eps=0.0),
              acclip_optax.clipped_sgd(0.1, 1.0), acclip_optax.clipped_sgd(
-                 0.1, 1.0, mode="coordinate")]:
+                 0.1, 1.0, mode="coordinate"),
+             acclip_optax.acclip(0.1, eps=0.0, second_moment="raw"),
+             acclip_optax.acclip(0.1, eps=0.0, second_moment="debiased",
+                                 max_grad_norm=1.0, decay_after_step=True),
+             acclip_optax.clip_global(1.0, track_stats=True),
+             acclip_optax.scale_by_acclip(eps=0.0, track_stats=True)]:
     state = tx.init(zeros)
     for _ in range(3):
       u, state = tx.update(zeros, state, zeros)
