@@ -28,6 +28,14 @@ TRANSFORMS = {
         acclip_optax.clipped_sgd,
         dict(learning_rate=0.05, max_norm=0.5, mode="coordinate", weight_decay=1e-4),
         True, None),
+    # ACClip as the PyTorch ports run it (issue 9), with its own clip record.
+    "scale_by_acclip_port_a": (
+        acclip_optax.scale_by_acclip, dict(alpha=1.5, second_moment="raw"), True,
+        0.05),
+    "acclip_port_b": (
+        acclip_optax.acclip,
+        dict(learning_rate=0.05, second_moment="debiased", max_grad_norm=1.0,
+             decay_after_step=True, track_stats=True), True, None),
     # Adaptive clippers (issue 9), with short warm-ups so that they clip here.
     "zclip": (acclip_optax.zclip, dict(warmup_steps=2, z_thresh=1.0), False, 0.05),
     "zclip_mean_capped": (
@@ -235,6 +243,8 @@ CONVERGENCE = {  # name -> overrides giving a sensible step on these problems
     "acclip": dict(learning_rate=0.01, weight_decay=0.0),
     "clipped_sgd_global": dict(learning_rate=0.01),
     "clipped_sgd_coordinate": dict(learning_rate=0.01, weight_decay=0.0),
+    "scale_by_acclip_port_a": dict(lr=0.001),
+    "acclip_port_b": dict(learning_rate=0.001, weight_decay=0.0),
     "zclip": dict(lr=0.0015), "zclip_mean_capped": dict(lr=0.0015),
     "autoclip": dict(lr=0.0015, history_size=64),
     "adagc": dict(lr=0.0015),
