@@ -16,20 +16,23 @@ from acclip_optax._clip_global import global_norm
 class AdaGCState(NamedTuple):
   """State of :func:`adagc`: step count and each tensor's norm EMA."""
   count: jax.Array  # shape=(), int32, steps taken
-  gamma: optax.Updates  # per leaf shape=(), float32, EMA of clipped norms (0: none yet)
+  gamma: optax.Updates  # per leaf shape=(), float32, EMA of clipped norms
+  # (gamma == 0: no observation yet)
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
 
 
 def _leaf_norm(u: jax.Array) -> jax.Array:
-  return jnp.sqrt(jnp.sum(jnp.square(u.astype(jnp.promote_types(u.dtype, jnp.float32)))))
+  u = u.astype(jnp.promote_types(u.dtype, jnp.float32))
+  return jnp.sqrt(jnp.sum(jnp.square(u)))
 
 
 def _per_tensor_stats(factors, norms, sizes) -> _clip_stats.ClipStats:
   """Stats of one factor per tensor, weighted by the tensors' sizes."""
   total = float(sum(sizes)) or 1.0
   zero = jnp.zeros([], jnp.float32)
-  clipped = sum(((f < 1).astype(jnp.float32) * s for f, s in zip(factors, sizes)), zero)
-  mean = sum((f.astype(jnp.float32) * s for f, s in zip(factors, sizes)), zero)
+  pairs = list(zip(factors, sizes, strict=True))
+  clipped = sum(((f < 1).astype(jnp.float32) * s for f, s in pairs), zero)
+  mean = sum((f.astype(jnp.float32) * s for f, s in pairs), zero)
   sq = sum((jnp.square(n) for n in norms), zero)
   return _clip_stats.ClipStats(clipped / total, mean / total, jnp.sqrt(sq))
 
@@ -119,7 +122,8 @@ def adagc(
     del params
     warm = state.count < warmup_steps
     tau_abs = lambda_abs(state.count) if callable(lambda_abs) else lambda_abs
-    global_factor = clip_factor(global_norm(updates).astype(jnp.float32), tau_abs)
+    norm = global_norm(updates).astype(jnp.float32)
+    global_factor = clip_factor(norm, tau_abs)
 
     def tensor_factor(norm, gamma):
       seen = gamma > 0  # gamma == 0: no observation yet, no threshold
@@ -131,16 +135,19 @@ def adagc(
       warm_gamma = jnp.where(seen, jnp.minimum(gamma, clipped), clipped)
       ema_gamma = jnp.where(seen, beta * gamma + (1 - beta) * clipped, clipped)
       # A zero norm is not an observation (see the docstring).
-      return jnp.where(clipped > 0, jnp.where(warm, warm_gamma, ema_gamma), gamma)
+      new = jnp.where(warm, warm_gamma, ema_gamma)
+      return jnp.where(clipped > 0, new, gamma)
 
     norms = jax.tree.map(_leaf_norm, updates)
     factors = jax.tree.map(tensor_factor, norms, state.gamma)
     gamma = jax.tree.map(lambda n, f, g: next_gamma(n * f, g),
                          norms, factors, state.gamma)
-    updates = jax.tree.map(lambda u, f: (u * f).astype(u.dtype), updates, factors)
+    updates = jax.tree.map(lambda u, f: (u * f).astype(u.dtype), updates,
+                           factors)
     stats = None
     if track_stats:
-      stats = _per_tensor_stats(jax.tree.leaves(factors), jax.tree.leaves(norms),
+      stats = _per_tensor_stats(jax.tree.leaves(factors),
+                                jax.tree.leaves(norms),
                                 [u.size for u in jax.tree.leaves(updates)])
     return updates, AdaGCState(count=optax.safe_increment(state.count),
                                gamma=gamma, stats=stats)

@@ -1,4 +1,4 @@
-"""SPAM-style spike clipping: cap each coordinate at a multiple of Adam's RMS."""
+"""SPAM-style spike clipping: cap coordinates at a multiple of Adam's RMS."""
 
 from typing import Any, NamedTuple, Optional
 
@@ -12,7 +12,7 @@ from acclip_optax import _validation
 
 
 class SpamClipState(NamedTuple):
-  """State of :func:`spam_clip`: step count and a copy of Adam's second moment."""
+  """State of :func:`spam_clip`: step count, a copy of Adam's second moment."""
   count: jax.Array  # shape=(), int32, steps taken
   nu: optax.Updates  # EMA (decay b2) of the squared clipped gradients
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
@@ -118,7 +118,8 @@ def spam_clip(
 
     def clip(g, nu):
       spike = is_spike(g, nu)
-      return jnp.where(spike, jnp.sign(g) * jnp.sqrt(bound_sq(nu)), g).astype(g.dtype)
+      capped = jnp.sign(g) * jnp.sqrt(bound_sq(nu))
+      return jnp.where(spike, capped, g).astype(g.dtype)
 
     clipped = jax.tree.map(clip, updates, state.nu)
     nu = optax.tree.update_moment_per_elem_norm(clipped, state.nu, b2, 2)

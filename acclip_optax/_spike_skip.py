@@ -1,4 +1,4 @@
-"""Spike skipping: drop a whole step when its gradient norm is a z-score outlier."""
+"""Spike skipping: drop a step whose gradient norm is a z-score outlier."""
 
 from typing import NamedTuple, Optional
 
@@ -13,10 +13,10 @@ from acclip_optax._clip_global import global_norm
 
 
 class SkipSpikesState(NamedTuple):
-  """State of :func:`skip_spikes`: the inner state, recent norms, skip record."""
-  inner_state: optax.OptState  # the wrapped optimizer's state, untouched on skips
+  """State of :func:`skip_spikes`: inner state, recent norms, skip record."""
+  inner_state: optax.OptState  # the wrapped optimizer's state (kept on skips)
   count: jax.Array  # shape=(), int32, finite norms recorded so far
-  norms: jax.Array  # shape=(window,), float32, ring buffer of recent finite norms
+  norms: jax.Array  # shape=(window,), float32, ring buffer of finite norms
   num_skipped: jax.Array  # shape=(), int32, steps skipped so far
   last_skipped: jax.Array  # shape=(), bool, whether the last step was skipped
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
@@ -100,9 +100,10 @@ def skip_spikes(
 
   References:
     OLMo-core's ``SkipStepOptimizer`` (Allen Institute for AI, 2024-2025),
-    https://github.com/allenai/OLMo-core; skipping the batches around a loss
-    spike (by restarting before it) is described by Chowdhery et al., `PaLM: Scaling Language Modeling
-    with Pathways <https://arxiv.org/abs/2204.02311>`_, 2022 (section 5.1).
+    https://github.com/allenai/OLMo-core. Skipping the batches around a loss
+    spike (by restarting before it) is described by Chowdhery et al., `PaLM:
+    Scaling Language Modeling with Pathways
+    <https://arxiv.org/abs/2204.02311>`_, 2022 (section 5.1).
   """
   _validation.check_positive("threshold", threshold)
   _count_checks.check_static_size("window", window, 2)

@@ -1,4 +1,4 @@
-"""ZClip: clip the global norm when its z-score against running statistics spikes."""
+"""ZClip: clip the global norm when its z-score against its history spikes."""
 
 from typing import NamedTuple, Optional
 
@@ -16,10 +16,10 @@ _MODES = ("adaptive", "mean")
 
 
 class ZClipState(NamedTuple):
-  """State of :func:`zclip`: step count and running mean/variance of the norm."""
+  """State of :func:`zclip`: step count, running mean/variance of the norm."""
   count: jax.Array  # shape=(), int32, steps with a finite norm so far
-  mean: jax.Array  # shape=(), float32, running mean of the (clipped) global norm
-  var: jax.Array  # shape=(), float32, running variance of the (clipped) global norm
+  mean: jax.Array  # shape=(), float32, running mean of the clipped norm
+  var: jax.Array  # shape=(), float32, running variance of the clipped norm
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
 
 
@@ -66,9 +66,9 @@ def zclip(
   scalars; after step ``warmup_steps`` they equal the mean and population
   variance of the warm-up norms. A step whose norm is not finite is not
   counted and leaves the statistics unchanged (chain
-  :func:`optax.apply_if_finite` to drop such a step). Unlike the authors' code, the
-  factor divides by :math:`x_k` exactly (no :math:`10^{-6}` added), as every
-  clipper of this package does.
+  :func:`optax.apply_if_finite` to drop such a step). Unlike the authors'
+  code, the factor divides by :math:`x_k` exactly (no :math:`10^{-6}` added),
+  as every clipper of this package does.
 
   Args:
     alpha: EMA factor :math:`\alpha \in [0, 1)` of the running mean and

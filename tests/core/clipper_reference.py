@@ -21,7 +21,7 @@ def scale_to(leaves, norm, target):
 
 
 class ZClip:
-  """ZClip (Kumar et al. 2025): a literal warm-up buffer, then EMA statistics."""
+  """ZClip (Kumar et al. 2025): a literal warm-up buffer, then EMAs."""
 
   def __init__(self, alpha=0.97, z_thresh=2.5, warmup_steps=25, eps=1e-6,
                max_norm=None, mode="adaptive"):
@@ -65,7 +65,7 @@ class ZClip:
 
 
 class AutoClip:
-  """AutoClip (Seetharaman et al. 2020): append the norm, clip to a percentile."""
+  """AutoClip (Seetharaman et al. 2020): append the norm, clip to a quantile."""
 
   def __init__(self, percentile, history_size):
     self.percentile, self.history_size = percentile, history_size
@@ -108,7 +108,8 @@ class AdaGC:
     else:
       for i, g in enumerate(leaves):
         n = global_norm([g])
-        tau = np.inf if self.gamma[i] is None else self.lambda_rel * self.gamma[i]
+        tau = (np.inf if self.gamma[i] is None
+               else self.lambda_rel * self.gamma[i])
         (g_hat,), h = scale_to([g], n, tau)
         n_hat = global_norm([g_hat])
         if n_hat > 0:
@@ -148,7 +149,7 @@ class SpamClip:
 
 
 class Adam:
-  """Adam with bias correction, returning the update -lr * m_hat / (sqrt(v_hat) + eps)."""
+  """Bias-corrected Adam; returns -lr * m_hat / (sqrt(v_hat) + eps)."""
 
   def __init__(self, shapes, lr, b1=0.9, b2=0.999, eps=1e-8):
     self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
@@ -169,11 +170,12 @@ class Adam:
 
 
 class SkipSpikes:
-  """Skip the inner step when the norm exceeds mean + z * std of the last norms."""
+  """Skip the inner step when the norm exceeds mean + z std of recent norms."""
 
   def __init__(self, inner, threshold=6.0, window=128, min_history=None):
     self.inner, self.threshold, self.window = inner, threshold, window
-    self.min_history = max(2, window // 2) if min_history is None else min_history
+    self.min_history = (max(2, window // 2) if min_history is None
+                        else min_history)
     self.history = []  # finite norms, skipped steps included
     self.skipped = []
 
@@ -194,10 +196,11 @@ class SkipSpikes:
 
 
 def spiky_grads(rng, shapes, steps, spikes=(), spike_scale=50.0):
-  """Gaussian gradients of mixed per-leaf scales, times ``spike_scale`` on ``spikes``."""
+  """Gaussian gradients of mixed leaf scales, ``spike_scale`` x on spikes."""
   scales = [10.0 ** rng.uniform(-1, 1) for _ in shapes]
   out = []
   for k in range(steps):
     s = spike_scale if k in spikes else 1.0
-    out.append([s * c * rng.normal(size=shape) for c, shape in zip(scales, shapes)])
+    out.append([s * c * rng.normal(size=shape)
+                for c, shape in zip(scales, shapes, strict=True)])
   return out

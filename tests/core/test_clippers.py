@@ -1,4 +1,4 @@
-"""ZClip, AutoClip, AdaGC, SPAM clipping and spike skipping against NumPy float64.
+"""ZClip, AutoClip, AdaGC, SPAM clipping and spike skipping against NumPy.
 
 Each transform runs >= 30 steps on a three-leaf tree with injected gradient
 spikes and warm-up boundaries, and every step's output (and the statistics it
@@ -27,7 +27,7 @@ KEYS = ("w", "b", "s")
 
 
 def to_tree(leaves, dtype=jnp.float32):
-  return {k: jnp.asarray(g, dtype) for k, g in zip(KEYS, leaves)}
+  return {k: jnp.asarray(g, dtype) for k, g in zip(KEYS, leaves, strict=True)}
 
 
 def to_leaves(tree):
@@ -53,7 +53,7 @@ def run_against(tx, reference, grads, check_state=None, rtol=2e-5, atol=1e-6,
       chex.assert_trees_all_close(to_leaves(out), want, rtol=rtol, atol=atol,
                                   custom_message=f"step {k}")
       err = max(float(np.max(np.abs(a - b), initial=0.0))
-                for a, b in zip(to_leaves(out), want))
+                for a, b in zip(to_leaves(out), want, strict=True))
       size = max(float(np.max(np.abs(b), initial=0.0)) for b in want)
       worst = max(worst, err / size if size > 0 else err)
     if check_state is not None:
@@ -65,7 +65,7 @@ def spiky(seed, steps=40, spikes=(5, 6, 17, 31)):
   return ref.spiky_grads(np.random.default_rng(seed), SHAPES, steps, spikes)
 
 
-# ----------------------------------------------------------------------------- ZClip
+# ----------------------------------------------------------------------- ZClip
 
 
 @pytest.mark.parametrize("mode", ["adaptive", "mean"])
@@ -145,7 +145,7 @@ def test_zclip_max_norm_schedule():
   run_against(tx, reference, grads)
 
 
-# ---------------------------------------------------------------------------- AutoClip
+# -------------------------------------------------------------------- AutoClip
 
 
 @pytest.mark.parametrize("percentile,history_size", [
@@ -174,11 +174,11 @@ def test_autoclip_first_step_and_zero_gradients_pass_through():
   assert int(state.count) == 2  # the non-finite norm is not recorded
 
 
-# ------------------------------------------------------------------------------ AdaGC
+# ----------------------------------------------------------------------- AdaGC
 
 
 def leaf_spikes(seed, steps=40):
-  """Whole-tree spikes at the warm-up end and later, one-leaf spikes elsewhere."""
+  """Whole-tree spikes at the warm-up end and later, one-leaf spikes too."""
   grads = spiky(seed, steps, spikes=(5, 6, 30))
   grads[12][0] = grads[12][0] * 100.0  # only "w"
   grads[13][1] = grads[13][1] * 100.0  # only "b"
@@ -189,13 +189,15 @@ def leaf_spikes(seed, steps=40):
 @pytest.mark.parametrize("lambda_abs", [1.0, 1e4])
 def test_adagc_matches_numpy(lambda_abs):
   grads = leaf_spikes(3)
-  tx = acclip_optax.adagc(lambda_abs=lambda_abs, warmup_steps=5, track_stats=True)
+  tx = acclip_optax.adagc(lambda_abs=lambda_abs, warmup_steps=5,
+                          track_stats=True)
   reference = ref.AdaGC(len(SHAPES), lambda_abs=lambda_abs, warmup_steps=5)
   sizes = [int(np.prod(shape)) for shape in SHAPES]
   seen = {"warm": 0, "per_tensor": set()}
 
   def check(k, state, r, factors):
-    np.testing.assert_allclose([state.gamma[key] for key in KEYS], r.gamma, rtol=1e-5)
+    np.testing.assert_allclose([state.gamma[key] for key in KEYS], r.gamma,
+                               rtol=1e-5)
     np.testing.assert_allclose(state.stats.mean_factor,
                                np.dot(factors, sizes) / sum(sizes), rtol=1e-5)
     np.testing.assert_allclose(state.stats.clipped_fraction,
@@ -227,10 +229,13 @@ def test_adagc_one_leaf_spike_leaves_the_others_alone():
   state = tx.init(g)
   _, state = tx.update(g, state)  # first observation: gamma = norms
   np.testing.assert_allclose([state.gamma["a"], state.gamma["b"]], [5.0, 1.0])
-  out, state = tx.update({"a": jnp.array([30.0, 40.0]), "b": jnp.array([1.0])}, state)
-  np.testing.assert_allclose(out["a"], 1.05 * 5.0 * np.array([0.6, 0.8]), rtol=1e-6)
+  spike = {"a": jnp.array([30.0, 40.0]), "b": jnp.array([1.0])}
+  out, state = tx.update(spike, state)
+  np.testing.assert_allclose(out["a"], 1.05 * 5.0 * np.array([0.6, 0.8]),
+                             rtol=1e-6)
   np.testing.assert_allclose(out["b"], [1.0])
-  np.testing.assert_allclose(state.gamma["a"], 0.98 * 5 + 0.02 * 5.25, rtol=1e-6)
+  np.testing.assert_allclose(state.gamma["a"], 0.98 * 5 + 0.02 * 5.25,
+                             rtol=1e-6)
 
 
 def test_adagc_zero_gradient_tensor_is_not_frozen():
@@ -248,10 +253,11 @@ def test_adagc_zero_gradient_tensor_is_not_frozen():
   np.testing.assert_allclose(state.gamma["b"], 0.5)
   out, state = tx.update({"a": a, "b": jnp.array([2.0])}, state)
   np.testing.assert_allclose(out["b"], [1.05 * 0.5], rtol=1e-6)
-  np.testing.assert_allclose(state.gamma["b"], 0.98 * 0.5 + 0.02 * 0.525, rtol=1e-6)
+  np.testing.assert_allclose(state.gamma["b"], 0.98 * 0.5 + 0.02 * 0.525,
+                             rtol=1e-6)
 
 
-# -------------------------------------------------------------------------- SPAM clip
+# ------------------------------------------------------------------- SPAM clip
 
 
 @pytest.mark.parametrize("threshold,b2", [(5000.0, 0.999), (50.0, 0.9)])
@@ -263,18 +269,20 @@ def test_spam_clip_matches_numpy(threshold, b2):
   clipped_steps = []
 
   def check(k, state, r, factors):
-    chex.assert_trees_all_close(to_leaves(state.nu), r.nu, rtol=1e-5, atol=1e-30)
+    chex.assert_trees_all_close(to_leaves(state.nu), r.nu, rtol=1e-5,
+                                atol=1e-30)
     flat = np.concatenate([f.ravel() for f in factors])
     np.testing.assert_allclose(state.stats.clipped_fraction, np.mean(flat < 1))
-    np.testing.assert_allclose(state.stats.mean_factor, np.mean(flat), rtol=1e-5)
-    np.testing.assert_allclose(state.stats.pre_clip_norm, ref.global_norm(grads[k]),
+    np.testing.assert_allclose(state.stats.mean_factor, np.mean(flat),
                                rtol=1e-5)
+    np.testing.assert_allclose(state.stats.pre_clip_norm,
+                               ref.global_norm(grads[k]), rtol=1e-5)
     if np.any(flat < 1):
       clipped_steps.append(k)
 
   run_against(tx, reference, grads, check)
   assert clipped_steps and min(clipped_steps) >= 5, clipped_steps
-  assert {5, 12, 30} <= set(clipped_steps)  # spikes at the warm-up end and later
+  assert {5, 12, 30} <= set(clipped_steps)  # spikes at the warm-up end, later
 
 
 def test_spam_clip_second_moment_equals_adams():
@@ -307,11 +315,12 @@ def test_spam_clip_threshold_schedule():
   grads = leaf_spikes(7, steps=30)
   sched = optax.exponential_decay(500.0, 10, 0.1)
   tx = acclip_optax.spam_clip(sched, 0.9, warmup_steps=3)
-  reference = ref.SpamClip(SHAPES, lambda k: float(sched(k)), 0.9, warmup_steps=3)
+  reference = ref.SpamClip(SHAPES, lambda k: float(sched(k)), 0.9,
+                           warmup_steps=3)
   run_against(tx, reference, grads)
 
 
-# ----------------------------------------------------------------------- spike skipping
+# -------------------------------------------------------------- spike skipping
 
 
 @pytest.mark.parametrize("threshold", [2.0, 6.0])
@@ -378,7 +387,8 @@ def test_skip_spikes_uses_the_sample_standard_deviation(x, skipped):
 
 
 @pytest.mark.parametrize("num_before,skipped", [(4, False), (5, True)])
-def test_skip_spikes_default_min_history_is_half_the_window(num_before, skipped):
+def test_skip_spikes_default_min_history_is_half_the_window(num_before,
+                                                            skipped):
   tx = acclip_optax.skip_spikes(optax.sgd(1.0), window=10)  # min_history 5
   params = jnp.zeros(1)
   state = tx.init(params)
@@ -389,18 +399,19 @@ def test_skip_spikes_default_min_history_is_half_the_window(num_before, skipped)
   assert bool(state.last_skipped) == skipped
 
 
-# ------------------------------------------------------------------- noise monitor
+# --------------------------------------------------------------- noise monitor
 
 
 MONITORED = {
-    "zclip": lambda: optax.chain(acclip_optax.zclip(warmup_steps=3, track_stats=True),
-                                 optax.adamw(0.1)),
-    "autoclip": lambda: optax.chain(acclip_optax.autoclip(50.0, 8, track_stats=True),
-                                    optax.adamw(0.1)),
-    "adagc": lambda: optax.chain(acclip_optax.adagc(warmup_steps=3, track_stats=True),
-                                 optax.adamw(0.1)),
+    "zclip": lambda: optax.chain(
+        acclip_optax.zclip(warmup_steps=3, track_stats=True), optax.adamw(0.1)),
+    "autoclip": lambda: optax.chain(
+        acclip_optax.autoclip(50.0, 8, track_stats=True), optax.adamw(0.1)),
+    "adagc": lambda: optax.chain(
+        acclip_optax.adagc(warmup_steps=3, track_stats=True), optax.adamw(0.1)),
     "spam_clip": lambda: optax.chain(
-        acclip_optax.spam_clip(5.0, 0.9, 3, track_stats=True), optax.adamw(0.1, b2=0.9)),
+        acclip_optax.spam_clip(5.0, 0.9, 3, track_stats=True),
+        optax.adamw(0.1, b2=0.9)),
     "skip_spikes": lambda: acclip_optax.skip_spikes(
         optax.adamw(0.1), window=4, min_history=3, track_stats=True),
 }
@@ -415,19 +426,20 @@ def test_noise_monitor_reports_the_clippers_own_stats(name):
   step = jax.jit(opt.update)
   for g in spiky(9, steps=6, spikes=(5,)):
     _, state = step(to_tree(g), state, params)
-  inner = [x for x in jax.tree.leaves(
-      state.inner_state, is_leaf=lambda x: isinstance(x, acclip_optax.ClipStats))
-           if isinstance(x, acclip_optax.ClipStats)]
+  is_stats = lambda x: isinstance(x, acclip_optax.ClipStats)
+  inner = [x for x in jax.tree.leaves(state.inner_state, is_leaf=is_stats)
+           if is_stats(x)]
   assert len(inner) == 1
-  assert float(inner[0].mean_factor) < 1  # the spike at the last step was acted on
+  assert float(inner[0].mean_factor) < 1  # the last step's spike was acted on
   np.testing.assert_allclose(state.mean_clip_factor, inner[0].mean_factor)
   np.testing.assert_allclose(state.fraction_clipped, inner[0].clipped_fraction)
   np.testing.assert_allclose(state.clipped_norm, inner[0].pre_clip_norm)
 
 
-# ------------------------------------------------------------------ bad hyperparameters
+# --------------------------------------------------------- bad hyperparameters
 
 
+SGD = optax.sgd(0.1)
 BAD = [
     (acclip_optax.zclip, dict(alpha=1.0), "alpha"),
     (acclip_optax.zclip, dict(z_thresh=0.0), "z_thresh"),
@@ -443,26 +455,30 @@ BAD = [
     (acclip_optax.spam_clip, dict(threshold=0.0), "threshold"),
     (acclip_optax.spam_clip, dict(b2=1.0), "b2"),
     (acclip_optax.spam_clip, dict(warmup_steps=-3), "warmup_steps"),
-    (acclip_optax.skip_spikes, dict(inner=optax.sgd(0.1), threshold=0.0), "threshold"),
-    (acclip_optax.skip_spikes, dict(inner=optax.sgd(0.1), window=1), "window"),
-    (acclip_optax.skip_spikes, dict(inner=optax.sgd(0.1), window=8.0), "window"),
-    (acclip_optax.skip_spikes, dict(inner=optax.sgd(0.1), min_history=1), "min_history"),
+    (acclip_optax.skip_spikes, dict(inner=SGD, threshold=0.0), "threshold"),
+    (acclip_optax.skip_spikes, dict(inner=SGD, window=1), "window"),
+    (acclip_optax.skip_spikes, dict(inner=SGD, window=8.0), "window"),
+    (acclip_optax.skip_spikes, dict(inner=SGD, min_history=1), "min_history"),
     (acclip_optax.autoclip, dict(percentile=-1.0), "percentile"),
     (acclip_optax.autoclip, dict(percentile=101.0), "percentile"),
-    (acclip_optax.autoclip, dict(percentile=50.0, history_size=0), "history_size"),
-    (acclip_optax.autoclip, dict(percentile=50.0, history_size=10.0), "history_size"),
+    (acclip_optax.autoclip, dict(percentile=50.0, history_size=0),
+     "history_size"),
+    (acclip_optax.autoclip, dict(percentile=50.0, history_size=10.0),
+     "history_size"),
 ]
 
 
 @pytest.mark.parametrize("factory,kwargs,name", BAD,
-                         ids=[f"{f.__name__}-{n}-{i}" for i, (f, _, n) in enumerate(BAD)])
+                         ids=[f"{f.__name__}-{n}-{i}"
+                              for i, (f, _, n) in enumerate(BAD)])
 def test_bad_hyperparameters_raise(factory, kwargs, name):
   value = kwargs[name]
-  with pytest.raises(ValueError, match=f"{name} must be .*got {name}={value!r}"):
+  message = f"{name} must be .*got {name}={value!r}"
+  with pytest.raises(ValueError, match=message):
     factory(**kwargs)
 
 
-# ----------------------------------------------------------------------------- sharding
+# -------------------------------------------------------------------- sharding
 
 
 SHARDING_SCRIPT = textwrap.dedent("""
@@ -485,12 +501,15 @@ SHARDING_SCRIPT = textwrap.dedent("""
     for name, tx in txs.items():
       def run(params, gs):
         state = jax.jit(tx.init)(params)
-        step = jax.jit(lambda p, s, g: (lambda u, s: (optax.apply_updates(p, u), s))(
-            *tx.update(g, s, p)))
+        def one(p, s, g):
+          u, s = tx.update(g, s, p)
+          return optax.apply_updates(p, u), s
+        step = jax.jit(one)
         for g in gs:
           params, state = step(params, state, g)
         return params, state
-      p8, s8 = run(jax.device_put(host, shard), [jax.device_put(g, shard) for g in grads])
+      p8, s8 = run(jax.device_put(host, shard),
+                   [jax.device_put(g, shard) for g in grads])
       p1, s1 = run(jax.device_put(host, jax.devices()[0]),
                    [jax.device_put(g, jax.devices()[0]) for g in grads])
       chex.assert_trees_all_close(p8, p1, rtol=1e-5, atol=1e-6)
@@ -502,7 +521,8 @@ SHARDING_SCRIPT = textwrap.dedent("""
         key = [getattr(k, "key", None) for k in path]
         name_ = next((k for k in key if k in specs), None)
         if name_ is not None and leaf.shape == host[name_].shape and leaf.ndim:
-          assert leaf.sharding.is_equivalent_to(shard[name_], leaf.ndim), (name, path)
+          assert leaf.sharding.is_equivalent_to(shard[name_], leaf.ndim), (
+              name, path)
           checked += 1
       print(name, "param-shaped state leaves checked:", checked)
     print("OK")
@@ -512,8 +532,10 @@ SHARDED_TXS = """{
     "zclip": optax.chain(acclip_optax.zclip(warmup_steps=3), optax.sgd(0.1)),
     "autoclip": optax.chain(acclip_optax.autoclip(50.0, 16), optax.sgd(0.1)),
     "adagc": optax.chain(acclip_optax.adagc(warmup_steps=2), optax.sgd(0.1)),
-    "spam_clip": optax.chain(acclip_optax.spam_clip(5.0, 0.9, 2), optax.adam(0.1, b2=0.9)),
-    "skip_spikes": acclip_optax.skip_spikes(optax.adam(0.1), 1.0, window=4, min_history=2),
+    "spam_clip": optax.chain(acclip_optax.spam_clip(5.0, 0.9, 2),
+                             optax.adam(0.1, b2=0.9)),
+    "skip_spikes": acclip_optax.skip_spikes(optax.adam(0.1), 1.0, window=4,
+                                            min_history=2),
 }"""
 
 
