@@ -373,6 +373,20 @@ def test_sustained_rise_is_accepted_after_a_few_skips():
   np.testing.assert_allclose(out, [-1.0])
 
 
+def test_skip_spikes_zero_gradients():
+  tx = acclip_optax.skip_spikes(optax.adam(0.1), window=4, min_history=2)
+  params = jnp.zeros(2)
+  state = tx.init(params)
+  for _ in range(5):  # norms 0, std 0: 0 > 0 + z * 0 is false, no skip, no NaN
+    out, state = tx.update(jnp.zeros(2), state, params)
+    chex.assert_trees_all_equal(out, jnp.zeros(2))
+    assert not bool(state.last_skipped)
+  assert int(state.inner_state[0].count) == 5
+  # After a run of exact zeros any nonzero norm is infinitely many std away.
+  _, state = tx.update(jnp.array([1e-3, 0.0]), state, params)
+  assert bool(state.last_skipped)
+
+
 @pytest.mark.parametrize("x,skipped", [(2.9, False), (3.1, True)])
 def test_skip_spikes_uses_the_sample_standard_deviation(x, skipped):
   # Norms 1, 2, 3: mean 2, sample std 1 (population std 0.82): the bar is 3.
