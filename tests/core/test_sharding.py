@@ -24,6 +24,9 @@ SCRIPT = textwrap.dedent("""
               for k, v in host.items()} for _ in range(5)]
     txs = {
         "acclip": acclip_optax.acclip(1e-2, alpha=1.5),
+        "acclip_port_b": acclip_optax.acclip(
+            1e-2, alpha=1.5, second_moment="debiased", max_grad_norm=1.0,
+            decay_after_step=True, track_stats=True),
         "clipped_sgd_global": acclip_optax.clipped_sgd(1e-2, 1.0),
         "clipped_sgd_coordinate": acclip_optax.clipped_sgd(1e-2, 0.5, mode="coordinate"),
         "clip_global": optax.chain(acclip_optax.clip_global(1.0), optax.scale(-0.1)),
