@@ -19,9 +19,12 @@ def _draw(oracle, n=N, seed=0):
 def test_pareto_law_and_tail_index(p):
   x = _draw(theory.symmetric_pareto(p))
   # The magnitude is Pareto(p) with x_m = 1 (SciPy's b = p); signs balanced.
+  # KS at 1e-3: the true law fails one seed in a thousand (the seed is fixed).
   assert stats.kstest(np.abs(x), stats.pareto(p).cdf).pvalue > 1e-3
-  assert abs(np.mean(x > 0) - 0.5) < 0.01
+  assert abs(np.mean(x > 0) - 0.5) < 0.01  # 6 standard errors (0.0016)
   hill = noise.tail_index(np.abs(x), "hill", k=2000, num_bootstrap=20)
+  # Hill is unbiased on an exact Pareto tail; its standard error p/sqrt(k) is
+  # 0.027-0.046 here, so 0.1 is 2-4 of them.
   assert abs(hill.alpha - p) < 0.1, hill
 
 
@@ -30,10 +33,13 @@ def test_centered_pareto_has_zero_mean_and_one_sided_tail():
   x = _draw(oracle)
   shift = 1.8 / 0.8
   assert x.min() >= -shift - 1e-5
-  assert abs(np.median(x + shift) - 2 ** (1 / 1.8)) < 0.02  # Pareto median.
+  # Pareto median 2^(1/p); its standard error is 0.0026 at n = 1e5.
+  assert abs(np.median(x + shift) - 2 ** (1 / 1.8)) < 0.01
+  # Infinite variance: the sample mean's error shrinks only like n^(1/p - 1)
+  # (0.006 at n = 1e5) times a heavy-tailed factor.
   assert abs(np.mean(x)) < 0.05
   hill = noise.tail_index(x + shift, "hill", k=2000, num_bootstrap=20)
-  assert abs(hill.alpha - 1.8) < 0.1, hill
+  assert abs(hill.alpha - 1.8) < 0.1, hill  # 2.5 standard errors (0.04)
 
 
 @pytest.mark.parametrize("alpha", [1.2, 1.5, 1.8])
@@ -41,9 +47,11 @@ def test_stable_law_matches_scipy_quantiles_and_tail(alpha):
   x = _draw(theory.stable(alpha))
   qs = np.array([0.6, 0.75, 0.9, 0.95])
   ref = stats.levy_stable(alpha, 0.0).ppf(qs)
+  # Quantile standard errors at n = 1e5 are under 1% up to q = 0.95.
   np.testing.assert_allclose(np.quantile(x, qs), ref, rtol=0.05)
   est = noise.tail_index(x, "mcculloch", num_bootstrap=20)
-  assert abs(est.alpha - alpha) < 0.1, est
+  # McCulloch's 95% CI is about +-0.01 wide at n = 1e5; 0.05 is 5 of those.
+  assert abs(est.alpha - alpha) < 0.05, est
 
 
 @pytest.mark.parametrize("df", [1.5])
@@ -51,7 +59,9 @@ def test_student_t_law_and_tail(df):
   x = _draw(theory.student_t(df))
   assert stats.kstest(x, stats.t(df).cdf).pvalue > 1e-3
   hill = noise.tail_index(np.abs(x), "hill", k=1000, num_bootstrap=20)
-  assert abs(hill.alpha - df) < 0.35 * df, hill
+  # 3 standard errors df/sqrt(k) = 0.047 of Hill; Student-t is Pareto-like
+  # only asymptotically, but at the top 1% the bias is small next to that.
+  assert abs(hill.alpha - df) < 0.15, hill
 
 
 def test_gaussian_law():
@@ -67,8 +77,11 @@ def test_gaussian_law():
 ])
 def test_abs_moment_formula_matches_monte_carlo(oracle, q):
   x = _draw(oracle, n=200_000, seed=1)
+  # 2%: about 5 standard errors for the finite-variance cases; |x|^q of
+  # pareto(3) at q = 1.5 has tail index 2 (infinite variance) and converges
+  # more slowly, yet stays within this too.
   np.testing.assert_allclose(np.mean(np.abs(x) ** q), oracle.abs_moment(q),
-                             rtol=0.05)
+                             rtol=0.02)
 
 
 def test_infinite_moment_at_and_above_the_tail_index():
@@ -81,7 +94,9 @@ def test_coordinate_noise_scales_and_bounds():
   cn = theory.coordinate_noise(theory.symmetric_pareto(2.5), dim=50, decay=1.0)
   x = np.asarray(cn.sample(jax.random.key(0), (20_000, 50)))
   med = np.median(np.abs(x), axis=0)
-  np.testing.assert_allclose(med / med[0], cn.scales, rtol=0.06)
+  # A median of 20,000 Pareto(2.5) magnitudes has a relative standard error
+  # of 0.3%, a ratio of two 0.4%; 3% covers the largest of 49 ratios.
+  np.testing.assert_allclose(med / med[0], cn.scales, rtol=0.03)
   b = cn.coordinate_bounds(1.5)
   assert cn.global_bound(1.5) == pytest.approx(np.sum(b ** 1.5) ** (1 / 1.5))
   assert cn.global_bound(1.5, "lemma4") == pytest.approx(
