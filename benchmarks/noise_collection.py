@@ -56,8 +56,8 @@ def digits_mlp(hidden=(128, 128), seed=0):
   sizes = [x.shape[1], *hidden, 10]
   keys = jax.random.split(jax.random.key(seed), len(sizes) - 1)
   params = [{"w": jax.random.normal(k, (a, b)) * np.sqrt(2.0 / a),
-             "b": jnp.zeros(b)} for k, a, b in zip(keys, sizes[:-1],
-                                                   sizes[1:])]
+             "b": jnp.zeros(b)}
+            for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
 
   def loss_fn(params, batch):
     h = batch["x"]

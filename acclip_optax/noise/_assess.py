@@ -84,7 +84,8 @@ class NoiseAssessment(NamedTuple):
       ...     True, 1.9, r, np.array([1.4]), None, r, 3.0, 5.0, 1.2,
       ...     {"mlp": noise.GroupTail("mlp", 10, r, np.array([1.4]), "")})
       >>> print(a.summary())
-      heavy-tailed: yes (scaling index 1.50 [1.40, 1.60], 95% CI, heavy if the CI lies below 1.9)
+      heavy-tailed: yes (scaling index 1.50 [1.40, 1.60], 95% CI,
+        heavy if the CI lies below 1.9)
       tail ratio q99/median 5 (Gaussian null with d_eff 3.0: 1.2)
       per parameter group (scaling index [95% CI]; median per-coordinate index):
         mlp          10 params: 1.50 [1.40, 1.60]; coordinates 1.40 (n=1)

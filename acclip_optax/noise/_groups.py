@@ -146,9 +146,11 @@ def parameter_groups(params: Any, groups: Groups = None
     >>> params = {"conv1": {"kernel": np.ones(3)}, "bn1": {"scale": np.ones(1)},
     ...           "head": {"kernel": np.ones(2)}}
     >>> noise.parameter_groups(params)
-    {'norms': ['bn1/scale'], 'convolution': ['conv1/kernel'], 'head': ['head/kernel']}
+    {'norms': ['bn1/scale'], 'convolution': ['conv1/kernel'],
+     'head': ['head/kernel']}
   """
   out: dict[str, list[str]] = {}
-  for path, group in zip(leaf_paths(params), leaf_groups(params, groups)):
+  for path, group in zip(leaf_paths(params), leaf_groups(params, groups),
+                         strict=True):
     out.setdefault(group, []).append(path)
   return out

@@ -137,15 +137,16 @@ def hill_curve(
   """
   n = int(np.shape(x)[0]) if np.ndim(x) else 0
   if k is None:
-    k = np.unique(np.geomspace(min(10, max(1, n // 4)), max(2, n // 2),
-                               num_k).astype(int))
-    k = k[k < n] if n > 2 else k
-  k = np.asarray(_sample.check_sample(x, "hill", k=np.atleast_1d(k))["k"],
-                 dtype=int)
+    grid = np.unique(np.geomspace(min(10, max(1, n // 4)), max(2, n // 2),
+                                  num_k).astype(int))
+    grid = grid[grid < n] if n > 2 else grid
+  else:
+    grid = np.atleast_1d(np.asarray(k, dtype=int))
+  ks = np.asarray(_sample.check_sample(x, "hill", k=grid)["k"], dtype=int)
   desc = np.sort(_sample.magnitudes(_sample.as_host_array(x)))[::-1]
-  logs = np.log(desc[:k.max() + 1])  # positive: check_sample saw to it
+  logs = np.log(desc[:ks.max() + 1])  # positive: check_sample saw to it
   cum = np.cumsum(logs)
-  alpha = 1.0 / (cum[k - 1] / k - logs[k])
-  half = 1.959963984540054 / np.sqrt(k)
-  return HillCurve(k=k, alpha=alpha, ci_low=alpha * (1 - half),
+  alpha = 1.0 / (cum[ks - 1] / ks - logs[ks])
+  half = 1.959963984540054 / np.sqrt(ks)
+  return HillCurve(k=ks, alpha=alpha, ci_low=alpha * (1 - half),
                    ci_high=alpha * (1 + half))

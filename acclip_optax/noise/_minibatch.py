@@ -72,7 +72,7 @@ def reference_gradient(
   if data is not None:
     n = int(jax.tree.leaves(data)[0].shape[0])
     for start in range(0, n, batch_size):
-      chunk = jax.tree.map(lambda a: a[start:start + batch_size], data)
+      chunk = jax.tree.map(lambda a, s=start: a[s:s + batch_size], data)
       size = min(batch_size, n - start)
       total = _accumulate_grad(total, src.params, chunk, jnp.float32(size / n),
                                loss_fn=src.loss_fn)
@@ -193,7 +193,7 @@ def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
                      f", got values from {coordinates.min()} to "
                      f"{coordinates.max()}.")
   picks = []
-  for leaf, (lo, hi) in enumerate(zip(starts[:-1], starts[1:])):
+  for leaf, (lo, hi) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
     sel = coordinates[(coordinates >= lo) & (coordinates < hi)] - lo
     if sel.size:
       picks.append((leaf, tuple(int(i) for i in sel)))
@@ -343,28 +343,30 @@ def minibatch_noise(
   group_names = tuple(dict.fromkeys(names))
   leaf_ids = tuple(group_names.index(g) for g in names)
   leaf_sizes = [int(np.size(a)) for a in jax.tree.leaves(src.params)]
-  group_sizes = tuple(sum(z for z, i in zip(leaf_sizes, leaf_ids) if i == g)
+  group_sizes = tuple(sum(z for z, i in zip(leaf_sizes, leaf_ids, strict=True)
+                          if i == g)
                       for g in range(len(group_names)))
   if coordinates is None:
     if num_coordinates < 0:
       raise ValueError(f"num_coordinates must be >= 0, got "
                        f"num_coordinates={num_coordinates!r}.")
-    coordinates = (select_group_coordinates(
+    tracked = (select_group_coordinates(
         src.params, num_coordinates, seed, where=reference.grad,
-        groups=groups)[0] if num_coordinates else np.zeros((0,), int))
-  coordinates = np.asarray(coordinates, dtype=np.int64).reshape(-1)
-  picks = _coordinate_picks(src.params, coordinates)
+        groups=groups)[0] if num_coordinates else np.zeros((0,), np.int64))
+  else:
+    tracked = np.asarray(coordinates, dtype=np.int64).reshape(-1)
+  picks = _coordinate_picks(src.params, tracked)
   owner = np.repeat(np.arange(len(leaf_sizes)), leaf_sizes)
   # _noise_step gathers coordinates leaf by leaf (a stable sort of the
   # caller's list by leaf); ``order`` puts its columns back in the caller's
   # order.
-  order = np.argsort(np.argsort(owner[coordinates], kind="stable"),
+  order = np.argsort(np.argsort(owner[tracked], kind="stable"),
                      kind="stable")
-  coordinate_groups = tuple(names[int(owner[c])] for c in coordinates)
+  coordinate_groups = tuple(names[int(owner[c])] for c in tracked)
   ref = _float32(reference.grad)
   zeros = lambda: optax.tree.zeros_like(ref)
   prev_xi, prev_diff, block = zeros(), zeros(), zeros()
-  stats, group_stats, coords = [], [], []
+  stat_rows, group_rows, coord_rows = [], [], []
   report = Progress(num_samples, label=f"minibatch_noise[{src.name}]",
                     unit="draws", enabled=progress)
   for i in range(num_samples):
@@ -373,13 +375,13 @@ def minibatch_noise(
         src.params, ref, jnp.int32(i), batch, prev_xi, prev_diff, block,
         loss_fn=src.loss_fn, picks=picks, block_size=block_size,
         leaf_ids=leaf_ids, num_groups=len(group_names))
-    stats.append(s)
-    group_stats.append(g)
-    coords.append(c)
+    stat_rows.append(s)
+    group_rows.append(g)
+    coord_rows.append(c)
     report.update(i + 1)
-  stats = np.stack(jax.device_get(stats)).astype(np.float64)
-  group_stats = np.stack(jax.device_get(group_stats)).astype(np.float64)
-  coords = np.stack(jax.device_get(coords))[:, order]
+  stats = np.stack(jax.device_get(stat_rows)).astype(np.float64)
+  group_stats = np.stack(jax.device_get(group_rows)).astype(np.float64)
+  coords = np.stack(jax.device_get(coord_rows))[:, order]
   odd = slice(1, 2 * (num_samples // 2), 2)  # rows of the odd draws, j order
   diffs, group_diffs = stats[odd], group_stats[odd]
   num_blocks = diffs.shape[0] // block_size
@@ -392,7 +394,7 @@ def minibatch_noise(
       diff_dots=diffs[1:2 * (diffs.shape[0] // 2):2, 2],
       block_norms=np.sqrt(diffs[ends, 3]),
       block_size=block_size,
-      coordinates=coordinates,
+      coordinates=tracked,
       coordinate_samples=coords,
       batch_size=batch_size,
       reference_examples=reference.num_examples,

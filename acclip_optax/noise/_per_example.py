@@ -65,7 +65,7 @@ def per_example_noise_fn(loss_fn, chunk_size: int, use_batch_mean: bool):
       grads = chunk_grads(params, chunk)
       return sum(jnp.sum(jnp.square(g - r).reshape(chunk_size, -1), axis=1)
                  for g, r in zip(jax.tree.leaves(grads),
-                                 jax.tree.leaves(ref)))
+                                 jax.tree.leaves(ref), strict=True))
 
     sq = jax.lax.map(chunk_norms, chunks).reshape(-1)[:n]
     return sq, mean

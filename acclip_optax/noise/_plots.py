@@ -80,7 +80,7 @@ def plot_noise_histograms(
   every = np.concatenate(list(data.values()) + list(refs.values()))
   bins = np.geomspace(every.min(), every.max(), num_bins + 1)
   fig, axes = _figure(len(data))
-  for ax, (name, x) in zip(axes, data.items()):
+  for ax, (name, x) in zip(axes, data.items(), strict=False):
     heights, _, _ = ax.hist(x, bins=bins, density=True, color="C0",
                             alpha=0.6, label=name)
     # The y range follows the measured histogram, so that a narrow
@@ -225,7 +225,8 @@ def plot_qq(coordinate_samples: Any, path: str, *, max_coordinates: int = 4,
                      f"max_coordinates={max_coordinates!r}.")
   names = [f"coordinate {j}" if labels is None else f"{labels[j]} (#{j})"
            for j in range(x.shape[1])]
-  shown, skipped = [], []
+  shown: list[tuple[int, np.ndarray]] = []
+  skipped: list[str] = []
   for j in range(x.shape[1]):
     if len(shown) == max_coordinates:
       break
@@ -243,7 +244,7 @@ def plot_qq(coordinate_samples: Any, path: str, *, max_coordinates: int = 4,
   theory = np.asarray(ndtri((np.arange(n) + 0.5) / n))
   fig, axes = _figure(max(1, len(shown)), width=3.2)
   lim = float(np.max(np.abs(theory)))
-  for ax, (j, z) in zip(axes, shown):
+  for ax, (j, z) in zip(axes, shown, strict=False):
     ax.plot(theory, z, ".", markersize=2, label="noise")
     ax.plot([-lim, lim], [-lim, lim], color="gray", linestyle=":",
             label="Gaussian")
@@ -292,7 +293,7 @@ def plot_group_tail_indices(groups: Mapping[str, Any], path: str, *,
   fig.set_figheight(2.2 + 0.5 * len(names))
   rows = np.arange(len(names))[::-1]
   labels = []
-  for row, name in zip(rows, names):
+  for row, name in zip(rows, names, strict=True):
     g = groups[name]
     label = f"{name}\n{g.num_params:,} params"
     if g.scaling is not None:

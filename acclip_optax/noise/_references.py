@@ -151,7 +151,7 @@ def effective_dimension(sq_norms: Any, pair_dots: Any) -> float:
   if sq.size == 0 or dots.size == 0:
     raise ValueError("sq_norms and pair_dots must be non-empty, got sizes "
                      f"{sq.size} and {dots.size}.")
-  return float(max(1.0, np.mean(sq) ** 2 / np.mean(dots ** 2)))
+  return max(1.0, float(np.mean(sq) ** 2 / np.mean(dots ** 2)))
 
 
 def gaussian_null(

@@ -97,7 +97,7 @@ def check_sample(
     x: Any,
     method: str,
     *,
-    k: Optional[int] = None,
+    k: Any = None,
     block_size: Optional[int] = None,
     name: str = "x",
 ) -> dict:
@@ -138,7 +138,8 @@ def check_sample(
     >>> _sample.check_sample(np.ones(100), "mohammadi")
     Traceback (most recent call last):
     ...
-    ValueError: x is constant (all 100 samples equal 1.0): a constant sample has no tail index.
+    ValueError: x is constant (all 100 samples equal 1.0): a constant sample
+    has no tail index.
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}"

@@ -12,7 +12,6 @@ from acclip_optax.noise import _mcculloch
 from acclip_optax.noise import _mohammadi
 from acclip_optax.noise import _moment
 from acclip_optax.noise import _sample
-from acclip_optax.noise._sample import METHODS
 
 
 class TailIndexResult(NamedTuple):

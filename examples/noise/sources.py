@@ -23,7 +23,8 @@ class MLP(nnx.Module):
 
   def __init__(self, sizes, *, rngs: nnx.Rngs):
     self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs)
-                            for a, b in zip(sizes[:-1], sizes[1:])])
+                            for a, b in zip(sizes[:-1], sizes[1:],
+                                                  strict=True)])
 
   def __call__(self, x):
     for layer in self.layers[:-1]:

@@ -1,4 +1,4 @@
-"""benchmarks/noise_collection.py writes where it is told, never into the repo."""
+"""benchmarks/noise_collection.py writes where it is told, not into the repo."""
 
 import importlib.util
 import json

@@ -40,7 +40,7 @@ def _example_grads(params, batch):
   """Brute force: one jax.grad per example, in a Python loop."""
   n = batch["x"].shape[0]
   return np.stack([_flat(_GRAD(params, jax.tree.map(
-      lambda a: a[i:i + 1], batch))) for i in range(n)])
+      lambda a, i=i: a[i:i + 1], batch))) for i in range(n)])
 
 
 SOURCE = noise.NoiseSource("mlp", _mlp_loss, _mlp_params(), _mlp_batch)
@@ -170,7 +170,8 @@ def test_default_coordinates_skip_structurally_dead_ones():
   params = {"live": jnp.zeros(4), "dead": jnp.zeros(6)}
 
   def loss(p, batch):
-    return jnp.mean((batch["x"] @ p["live"] - batch["y"]) ** 2) + 0 * p["dead"].sum()
+    return (jnp.mean((batch["x"] @ p["live"] - batch["y"]) ** 2)
+            + 0 * p["dead"].sum())
 
   def sample(seed, n):
     x = jax.random.normal(jax.random.key(seed), (n, 4))
@@ -219,7 +220,7 @@ def test_b_simple_recovers_linear_regression_noise_scale():
 def test_variance_vs_samples_matches_running_mean():
   x = np.random.default_rng(0).standard_normal((100, 3))
   c = noise.variance_vs_samples(x, num_points=10)
-  for n, v in zip(c.n, c.variance):
+  for n, v in zip(c.n, c.variance, strict=True):
     np.testing.assert_allclose(v, np.mean(x[:n] ** 2, axis=0))
   norms = np.linalg.norm(x, axis=1)
   c1 = noise.variance_vs_samples(norms)

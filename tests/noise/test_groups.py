@@ -89,7 +89,8 @@ def test_select_group_coordinates_draws_from_every_group():
   sizes = [int(np.size(a)) for a in jax.tree.leaves(params)]
   owner = np.repeat(np.arange(len(sizes)), sizes)
   leaf_group = noise.leaf_groups(params)
-  assert all(leaf_group[owner[i]] == g for i, g in zip(idx, names))
+  assert all(leaf_group[owner[i]] == g
+             for i, g in zip(idx, names, strict=True))
   assert len(paths) == len(sizes)
   # A uniform draw of 15 would be mostly embedding entries (256 of 476).
   with pytest.raises(ValueError, match="num_per_group"):

@@ -41,7 +41,8 @@ def _qq_axes_limits(monkeypatch, x, **kwargs):
   noise.plot_qq(x, "unused.png", **kwargs)
   (fig,) = drawn
   panels = [ax for ax in fig.axes if ax.lines]
-  return [ax.get_ylim() for ax in panels], [ax.get_title() for ax in panels], fig
+  return ([ax.get_ylim() for ax in panels],
+          [ax.get_title() for ax in panels], fig)
 
 
 def test_qq_plot_skips_a_coordinate_with_zero_iqr(monkeypatch):

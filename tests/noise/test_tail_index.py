@@ -218,9 +218,8 @@ def test_tied_top_values_and_zero_iqr_are_refused():
 def test_discrete_but_valid_samples_are_accepted():
   """The check refuses degenerate samples, not ties as such."""
   x = np.random.default_rng(0).poisson(3.0, 2000) - 3.0 + 0.5  # no zeros
-  for method in POINT_ESTIMATORS:
-    r = noise.tail_index(x, method, num_bootstrap=10)
-    assert np.isfinite(r.alpha) and r.ci_low <= r.ci_high
+  for method, f in POINT_ESTIMATORS.items():
+    assert np.isfinite(float(f(x))), method
 
 
 def test_estimators_refuse_traced_and_non_numeric_input():
