@@ -24,3 +24,30 @@ from acclip_optax.testbeds.data._verify import DatasetMissingError
 from acclip_optax.testbeds.data._verify import INSTALL_COMMAND
 from acclip_optax.testbeds.data._verify import require_brown
 from acclip_optax.testbeds.data._verify import require_fashion_mnist
+
+__all__ = (
+    "arrays_from_hf_rows",
+    "arrays_from_tfds",
+    "ImageData",
+    "read_idx",
+    "install",
+    "InstallError",
+    "BROWN_GENRES",
+    "Document",
+    "documents_from_rows",
+    "GenreData",
+    "load_corpus",
+    "mask_tokens",
+    "MlmData",
+    "pack_sequences",
+    "read_brown",
+    "sample_indices",
+    "split_documents",
+    "train_wordpiece",
+    "data_dir",
+    "DatasetDamagedError",
+    "DatasetMissingError",
+    "INSTALL_COMMAND",
+    "require_brown",
+    "require_fashion_mnist",
+)
