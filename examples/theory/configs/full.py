@@ -1,4 +1,4 @@
-"""Full preset of the theory lab: longer runs and more seeds (tens of minutes)."""
+"""Full preset of the theory lab: the quick one with longer runs and more seeds."""
 
 import ml_collections
 

@@ -1,4 +1,4 @@
-"""Quick preset of the theory lab: every experiment, under 3 minutes on 2 CPUs."""
+"""Quick preset of the theory lab: every experiment at reduced sizes."""
 
 import ml_collections
 
