@@ -561,3 +561,8 @@ def test_sharded_clippers_on_8_cpu_devices():
                        text=True, env=env, timeout=600)
   assert out.returncode == 0, out.stdout + out.stderr
   assert "OK" in out.stdout
+  # Param-shaped state leaves ("w" and "b"; "s" is a scalar) that must carry
+  # the param's sharding: SPAM's nu and Adam's mu, nu; Adam inside skip_spikes.
+  for name, want in [("spam_clip", 6), ("skip_spikes", 4)]:
+    assert f"{name} param-shaped state leaves checked: {want}" in out.stdout, (
+        out.stdout)
