@@ -6,9 +6,11 @@ standardized features). The training targets get Student-t label noise with
 gradients are heavy-tailed; the test targets are left clean. A small MLP is
 trained with SGD-momentum, clipped SGD (GClip and CClip), AdamW and ACClip.
 Each optimizer gets the best learning rate of a small grid, chosen on a
-validation split; curves and the table report the median over seeds.
+validation split; curves and the table report the median over seeds, and the
+whole grid (every learning rate's median test MSE) is printed and saved.
 
 Run:  python examples/quickstart.py --workdir=runs/quickstart
+Writes results.json (every grid point and seed) and loss_curves.png there.
 """
 
 import json
@@ -105,22 +107,42 @@ def make_run(make_tx, train, val, test, steps, batch_size):
   return run, eval_every
 
 
-def main(argv):
-  del argv
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  train, val, test, noise = load_data(0, _NOISE_DF.value)
-  print(f"Diabetes regression: {train[0].shape[0]} train / {val[0].shape[0]} val / "
-        f"{test[0].shape[0]} test; train label noise Student-t(df={_NOISE_DF.value}):"
-        f" median |noise| {np.median(np.abs(noise)):.3f}, max {np.max(np.abs(noise)):.1f}")
-  keys = jax.random.split(jax.random.PRNGKey(1), _SEEDS.value)
-  results, curves = {}, {}
+def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
+                   noise_df: float = 1.2, batch_size: int = 16,
+                   print_fn=print) -> dict:
+  """Trains every optimizer at every learning rate of its grid; saves results.
+
+  Writes ``results.json`` (every grid point, the chosen learning rates, the
+  curves and the arguments) and ``loss_curves.png`` to ``workdir``.
+
+  Returns:
+    The document written to ``results.json``.
+  """
+  if steps < 25 or steps % 25:
+    raise ValueError(f"steps={steps}; expected a positive multiple of 25 (the "
+                     "evaluation interval)")
+  if seeds < 1:
+    raise ValueError(f"seeds={seeds}; expected >= 1")
+  os.makedirs(workdir, exist_ok=True)
+  train, val, test, noise = load_data(0, noise_df)
+  print_fn(f"Diabetes regression: {train[0].shape[0]} train / {val[0].shape[0]} "
+           f"val / {test[0].shape[0]} test; train label noise "
+           f"Student-t(df={noise_df}): median |noise| "
+           f"{np.median(np.abs(noise)):.3f}, max {np.max(np.abs(noise)):.1f}")
+  keys = jax.random.split(jax.random.PRNGKey(1), seeds)
+  results, grids, curves = {}, {}, {}
   for name, (make_tx, grid) in OPTIMIZERS.items():
     start = time.time()
-    run, eval_every = make_run(make_tx, train, val, test, _STEPS.value, _BATCH.value)
+    run, eval_every = make_run(make_tx, train, val, test, steps, batch_size)
     runs = jax.jit(jax.vmap(jax.vmap(run, (None, 0)), (0, None)))
     val_c, test_c = jax.device_get(runs(jnp.asarray(grid), keys))  # [lr, seed, t]
     final_val = np.nan_to_num(np.median(val_c[:, :, -1], axis=1), nan=np.inf)
     best = int(np.argmin(final_val))
+    grids[name] = [dict(learning_rate=lr,
+                        val_mse_median=float(final_val[i]),
+                        test_mse_per_seed=[float(v) for v in test_c[i, :, -1]],
+                        test_mse_median=float(np.median(test_c[i, :, -1])))
+                   for i, lr in enumerate(grid)]
     final_test = test_c[best, :, -1]
     results[name] = dict(
         learning_rate=grid[best], test_mse_median=float(np.median(final_test)),
@@ -128,37 +150,61 @@ def main(argv):
         test_mse_q75=float(np.quantile(final_test, 0.75)),
         val_mse_median=float(final_val[best]), seconds=time.time() - start)
     curves[name] = np.median(test_c[best], axis=0).tolist()
-    print(f"  {name:24s} done in {time.time() - start:5.1f}s")
-  steps = [eval_every * (i + 1) for i in range(len(next(iter(curves.values()))))]
+    print_fn(f"  {name:24s} done in {time.time() - start:5.1f}s")
+  eval_steps = [eval_every * (i + 1)
+                for i in range(len(next(iter(curves.values()))))]
 
-  print(f"\nFinal test MSE (clean targets; median and IQR over {_SEEDS.value} seeds, "
-        f"{_STEPS.value} steps, batch {_BATCH.value}, lr chosen on validation):")
-  print(f"{'optimizer':24s} {'lr':>8s} {'test MSE':>9s} {'IQR':>17s}")
+  print_fn("\nMedian test MSE over the learning-rate grid (every run; lr "
+           "chosen on validation marked *):")
+  for name, rows in grids.items():
+    cells = [f"{r['learning_rate']:.0e}"
+             f"{'*' if r['learning_rate'] == results[name]['learning_rate'] else ' '}"
+             f" {r['test_mse_median']:.4g}" for r in rows]
+    print_fn(f"{name:24s} " + "  ".join(cells))
+
+  print_fn(f"\nFinal test MSE (clean targets; median and IQR over {seeds} "
+           f"seeds, {steps} steps, batch {batch_size}, lr chosen on "
+           "validation):")
+  print_fn(f"{'optimizer':24s} {'lr':>8s} {'test MSE':>9s} {'IQR':>17s}")
   for name, r in sorted(results.items(), key=lambda kv: kv[1]["test_mse_median"]):
-    print(f"{name:24s} {r['learning_rate']:8.0e} {r['test_mse_median']:9.4f} "
-          f"[{r['test_mse_q25']:.4f}, {r['test_mse_q75']:.4f}]")
+    print_fn(f"{name:24s} {r['learning_rate']:8.0e} {r['test_mse_median']:9.4f} "
+             f"[{r['test_mse_q25']:.4f}, {r['test_mse_q75']:.4f}]")
 
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for name, curve in curves.items():
-    ax.plot(steps, curve, label=f"{name} (lr {results[name]['learning_rate']:.0e})")
+    ax.plot(eval_steps, curve,
+            label=f"{name} (lr {results[name]['learning_rate']:.0e})")
   ax.set_yscale("log")
   ax.set_xlabel("training step")
-  ax.set_ylabel(f"test MSE, median of {_SEEDS.value} seeds")
-  ax.set_title(f"Diabetes MLP, Student-t(df={_NOISE_DF.value}) label noise")
+  ax.set_ylabel(f"test MSE, median of {seeds} seeds")
+  ax.set_title(f"Diabetes MLP, Student-t(df={noise_df}) label noise")
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  png = os.path.join(_WORKDIR.value, "loss_curves.png")
+  png = os.path.join(workdir, "loss_curves.png")
   fig.savefig(png, dpi=120)
-  with open(os.path.join(_WORKDIR.value, "results.json"), "w") as f:
-    json.dump(dict(results=results, steps=steps, test_curves=curves,
-                   flags=dict(steps=_STEPS.value, seeds=_SEEDS.value,
-                              noise_df=_NOISE_DF.value, batch_size=_BATCH.value)),
-              f, indent=2)
-  print(f"\nWrote {png} and results.json")
+  plt.close(fig)
+  doc = dict(command="python examples/quickstart.py --workdir=" + workdir
+             + f" --steps={steps} --seeds={seeds} --noise_df={noise_df}"
+             f" --batch_size={batch_size}",
+             results=results, grids=grids, steps=eval_steps,
+             test_curves=curves,
+             flags=dict(steps=steps, seeds=seeds, noise_df=noise_df,
+                        batch_size=batch_size))
+  path = os.path.join(workdir, "results.json")
+  with open(path, "w") as f:
+    json.dump(doc, f, indent=2)
+  print_fn(f"\nWrote {png} and {path}")
+  return doc
+
+
+def main(argv):
+  del argv
+  run_quickstart(_WORKDIR.value, steps=_STEPS.value, seeds=_SEEDS.value,
+                 noise_df=_NOISE_DF.value, batch_size=_BATCH.value)
 
 
 if __name__ == "__main__":
