@@ -59,6 +59,11 @@ def optimizers(lr=1e-3):
                                             optax.scale(-lr)),
       "acclip(a=1)": acclip_optax.acclip(lr),
       "acclip(a=1, bf16 acc)": acclip_optax.acclip(lr, accumulator_dtype=jnp.bfloat16),
+      # ACClip as the PyTorch ports run it (issue 9): one more accumulator, v.
+      "scale_by_acclip(port A)": optax.chain(
+          acclip_optax.scale_by_acclip(second_moment="raw"), optax.scale(-lr)),
+      "acclip(port B)": acclip_optax.acclip(
+          lr, second_moment="debiased", max_grad_norm=1.0, decay_after_step=True),
       # Adaptive clippers in front of AdamW (issue 9), at their default settings.
       "zclip+adamw": optax.chain(acclip_optax.zclip(), optax.adamw(lr)),
       "autoclip(p=10)+adamw": optax.chain(acclip_optax.autoclip(10.0), optax.adamw(lr)),
