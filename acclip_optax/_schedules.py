@@ -2,7 +2,6 @@
 
 from typing import NamedTuple
 
-
 import jax.numpy as jnp
 import optax
 
@@ -42,8 +41,8 @@ def heavy_tail_threshold_schedule(
     Zhang et al., `Why are Adaptive Methods Good for Attention Models?
     <https://arxiv.org/abs/1912.03194>`_, NeurIPS 2020 (Theorems 1, 3).
   """
-  _validation.check_positive("init_value", init_value)
-  _validation.check_positive("alpha", alpha)
+  _validation.check_positive("init_value", init_value, schedule_ok=False)
+  _validation.check_positive("alpha", alpha, schedule_ok=False)
 
   def schedule(count):
     k = jnp.asarray(count, jnp.float32) + 1.0
@@ -71,7 +70,7 @@ def strongly_convex_step_size_schedule(mu: float) -> optax.Schedule:
     >>> print(float(eta(0)), float(eta(1)))
     1.0 0.6666666865348816
   """
-  _validation.check_positive("mu", mu)
+  _validation.check_positive("mu", mu, schedule_ok=False)
 
   def schedule(count):
     k = jnp.asarray(count, jnp.float32) + 1.0
@@ -119,7 +118,8 @@ def nonconvex_clipping_parameters(
   """
   for name, value in (("f0", f0), ("g", g), ("smoothness", smoothness),
                       ("num_steps", num_steps)):
-    _validation.check_positive(name, value)
+    _validation.check_positive(name, value, schedule_ok=False)
+  _validation.check_positive("alpha", alpha, schedule_ok=False)
   if not 1.0 < alpha <= 2.0:
     raise ValueError(f"alpha must be in (1, 2], got alpha={alpha!r}.")
   eta = (f0 / (g ** 2 * num_steps)) ** (alpha / (3 * alpha - 2)) / (

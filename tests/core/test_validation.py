@@ -83,6 +83,14 @@ BAD = [
      "single number"),
     (lambda: acclip_optax.heavy_tail_threshold_schedule(1.0, alpha=0.0), "alpha", "> 0"),
     (lambda: acclip_optax.nonconvex_clipping_parameters(1, 1, 1, 2.5, 10), "alpha", "(1, 2]"),
+    (lambda: acclip_optax.nonconvex_clipping_parameters(1, 1, 1, "2", 10), "alpha",
+     "real number"),
+    (lambda: acclip_optax.heavy_tail_threshold_schedule(lambda c: 1.0, 2.0),
+     "init_value", "real number"),
+    (lambda: acclip_optax.heavy_tail_threshold_schedule(1.0, float("inf")), "alpha",
+     "finite"),
+    (lambda: acclip_optax.strongly_convex_step_size_schedule([1.0]), "mu",
+     "single number"),
 ]
 
 
