@@ -223,7 +223,7 @@ def plot_qq(coordinate_samples: Any, path: str, *, max_coordinates: int = 4,
   if max_coordinates < 1:
     raise ValueError(f"max_coordinates must be >= 1, got "
                      f"max_coordinates={max_coordinates!r}.")
-  names = [f"coordinate {j}" if labels is None else f"{labels[j]} (#{j})"
+  names = [f"coordinate {j}" if labels is None else str(labels[j])
            for j in range(x.shape[1])]
   shown: list[tuple[int, np.ndarray]] = []
   skipped: list[str] = []

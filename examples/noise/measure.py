@@ -121,9 +121,11 @@ def measure_noise(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                        config.stable_alpha)),
   }
   name = source.name
-  # One panel per parameter group (at least 4 panels, at most 6).
+  # Every coordinate, groups taking turns: plot_qq shows the first ones it
+  # can standardize, one panel per group where it can (4 to 6 panels).
   qq_cols = _qq_columns(draws.coordinate_groups,
-                        min(6, max(4, len(draws.groups))))
+                        len(draws.coordinate_groups))
+  qq_panels = min(6, max(4, len(draws.groups)))
   plots = {
       "histograms": noise.plot_noise_histograms(
           {f"{name} minibatch B={bsz}": draws.norms,
@@ -147,8 +149,9 @@ def measure_noise(config: ml_collections.ConfigDict, workdir: str) -> dict:
           title=f"{name}: variance of noise norms vs sample size"),
       "qq": noise.plot_qq(
           draws.coordinate_samples[:, qq_cols],
-          os.path.join(workdir, "qq.png"),
-          labels=[draws.coordinate_groups[j] for j in qq_cols],
+          os.path.join(workdir, "qq.png"), max_coordinates=qq_panels,
+          labels=[f"{draws.coordinate_groups[j]}, flat index "
+                  f"{draws.coordinates[j]}" for j in qq_cols],
           title=f"{name}: per-coordinate noise (coordinates from each "
           "parameter group in turn)"),
       "groups": noise.plot_group_tail_indices(

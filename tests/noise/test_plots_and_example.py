@@ -52,11 +52,11 @@ def test_qq_plot_skips_a_coordinate_with_zero_iqr(monkeypatch):
   x[:300, 0] = 0.25  # one value in 75% of the draws: IQR 0
   limits, titles, fig = _qq_axes_limits(monkeypatch, x, max_coordinates=2,
                                         labels=["embeddings", "mlp", "head"])
-  assert titles == ["mlp (#1)", "head (#2)"]  # #0 skipped, next ones shown
+  assert titles == ["mlp", "head"]  # "embeddings" skipped, next ones shown
   for low, high in limits:  # robust z-scores of Gaussian data: a few units
     assert -10 < low < 0 < high < 10
   note = fig._supxlabel.get_text()  # pylint: disable=protected-access
-  assert "skipped: embeddings (#0): IQR 0 (75% of draws = 0.25)" in note
+  assert "skipped: embeddings: IQR 0 (75% of draws = 0.25)" in note
 
 
 def test_qq_plot_with_no_usable_coordinate_says_so(monkeypatch, tmp_path):
