@@ -20,3 +20,21 @@ from acclip_optax.testbeds._train import eval_step
 from acclip_optax.testbeds._train import task_loss
 from acclip_optax.testbeds._train import train_and_evaluate
 from acclip_optax.testbeds._train import train_step
+
+__all__ = (
+    "bert_mlm_noise_source",
+    "noise_source_from_config",
+    "resnet_noise_source",
+    "DEFAULT_LEARNING_RATES",
+    "learning_rate",
+    "make_optimizer",
+    "make_schedule",
+    "OPTIMIZERS",
+    "create_dataset",
+    "create_model",
+    "create_train_state",
+    "eval_step",
+    "task_loss",
+    "train_and_evaluate",
+    "train_step",
+)
