@@ -60,6 +60,25 @@ def _conv(cin, cout, k, stride, rngs):
                   rngs=rngs)
 
 
+def _apply_conv(conv, x):
+  """``conv(x)``; a strided 1x1 convolution as a strided slice and a matmul.
+
+  The input gradient of a strided convolution is a convolution with a
+  dilated input, which XLA's CPU backend lowers to a slow generic loop
+  rather than its Eigen kernels; for the 1x1 projection shortcuts that
+  dominated their backward pass. ``x[:, ::s, ::s] @ kernel`` is the same
+  sum (a 1x1 kernel with no padding reads exactly those pixels), and its
+  gradient is a matmul and a strided pad. The 3x3 strided convolutions stay
+  convolutions: as explicit patches (9 strided taps concatenated, one
+  matmul) they were no faster.
+  """
+  stride = conv.strides[0] if isinstance(conv.strides, tuple) else conv.strides
+  kernel = conv.kernel[...]
+  if stride == 1 or kernel.shape[:2] != (1, 1):
+    return conv(x)
+  return jnp.dot(x[:, ::stride, ::stride, :], kernel[0, 0])
+
+
 def _bn(c, cfg, rngs, zero_init=False):
   return nnx.BatchNorm(
       c, momentum=cfg.bn_momentum, epsilon=1e-5, rngs=rngs,
@@ -78,7 +97,7 @@ class Shortcut(nnx.Module):
   def __call__(self, x, *, train):
     if self.conv is None:
       return x
-    return self.bn(self.conv(x), use_running_average=not train)
+    return self.bn(_apply_conv(self.conv, x), use_running_average=not train)
 
 
 class BasicBlock(nnx.Module):
