@@ -43,8 +43,11 @@ def clip_coordinate(
     max_delta: the threshold :math:`\tau > 0`: a float, an Optax schedule of
       the step count, or a tree with the structure of the updates whose leaves
       broadcast against them (per-leaf scalars or per-coordinate arrays).
+      A schedule is checked at step 0; a later negative value gives NaN
+      updates rather than flipped signs.
     scale_schedule: optional schedule of the step count multiplying the
-      threshold(s), e.g. to grow a tree of thresholds over training.
+      threshold(s), e.g. to grow a tree of thresholds over training (the
+      same checks).
     track_stats: record the applied factors in ``state.stats`` (a
       :class:`ClipStats`: fraction of coordinates clipped, mean factor
       :math:`\min\{\tau_{k,i}/|u_{k,i}|, 1\}`, :math:`\|u_k\|`); ``None``
@@ -110,10 +113,15 @@ def clip_coordinate_named(
   def update_fn(updates, state, params=None):
     del params
     scale = 1.0 if scale_schedule is None else scale_schedule(state.count)
+    if scale_schedule is not None:
+      # A schedule gone negative after step 0 would flip signs: NaN instead.
+      scale = jnp.where(jnp.asarray(scale) >= 0, scale, jnp.nan)
     if is_tree:
       taus = max_delta
     else:
       tau = max_delta(state.count) if callable(max_delta) else max_delta
+      if callable(max_delta) or isinstance(max_delta, jax.core.Tracer):
+        tau = jnp.where(jnp.asarray(tau) >= 0, tau, jnp.nan)
       taus = jax.tree.map(lambda _: tau, updates)
     taus = jax.tree.map(lambda u, t: jnp.asarray(t * scale).astype(u.dtype),
                         updates, taus)

@@ -49,8 +49,9 @@ def clip_global(
   Args:
     max_norm: the threshold :math:`\tau_k > 0` (``inf``: no clipping), a
       float or an Optax schedule of the step count (0 at the first update;
-      checked at step 0). One number for the whole tree: per-coordinate
-      thresholds are :func:`clip_coordinate`'s.
+      checked at step 0; a later negative value gives NaN updates). One
+      number for the whole tree: per-coordinate thresholds are
+      :func:`clip_coordinate`'s.
     track_stats: record the applied factor in ``state.stats`` (a
       :class:`ClipStats`: clipped fraction 0 or 1, the factor, and
       :math:`\|u_k\|`); ``None`` otherwise.
@@ -89,6 +90,11 @@ def clip_global(
     tau = max_norm(state.count) if callable(max_norm) else max_norm
     norm = global_norm(updates)
     scale = clip_factor(norm, tau)  # min(tau / ||u||, 1)
+    if callable(max_norm) or isinstance(max_norm, jax.core.Tracer):
+      # A schedule (or injected value) gone negative after step 0 would flip
+      # the update's sign: make it NaN instead, which apply_if_finite and the
+      # training loop see. One scalar select.
+      scale = jnp.where(jnp.asarray(tau) >= 0, scale, jnp.nan)
     updates = jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
     return updates, ClipGlobalState(
         count=optax.safe_increment(state.count),

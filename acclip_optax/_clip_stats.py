@@ -3,8 +3,9 @@
 Every clipper of this package takes ``track_stats: bool = False`` (keyword
 only). With ``track_stats=True`` its state carries a :class:`ClipStats` in a
 field named ``stats``; otherwise that field is ``None`` and costs nothing (the
-reductions below read every coordinate once more, which the transforms avoid
-by default to stay at their memory-traffic floor). ``noise.monitor`` reads
+reductions below read every coordinate once more, and XLA may keep the factors
+in parameter-sized temporaries for them, which the transforms avoid by default
+to stay at their memory-traffic floor). ``noise.monitor`` reads
 these records; it never recomputes a factor from a second copy of the
 hyperparameters.
 """

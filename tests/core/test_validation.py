@@ -147,3 +147,30 @@ def test_clipped_sgd_state_structure_does_not_depend_on_weight_decay(mask):
   u, _ = injected.update(jax.tree.map(jnp.zeros_like, params), state, params)
   want_x = -0.1 * 0.5 * np.ones(2)
   np.testing.assert_allclose(u["x"], want_x, rtol=1e-6)
+
+
+@pytest.mark.parametrize("build", [
+    lambda s: acclip_optax.clip_global(s),
+    lambda s: acclip_optax.clip_coordinate(s),
+    lambda s: acclip_optax.clip_coordinate(0.5, scale_schedule=s),
+    lambda s: acclip_optax.clipped_sgd(1.0, s, momentum=0.0)])
+def test_schedule_turning_negative_later_gives_nan_not_a_flipped_sign(build):
+  """Checked at step 0 only; a negative value later must not flip the sign."""
+  tx = build(lambda c: 1.0 - c)  # 1 at step 0, 0 at step 1, -1 at step 2
+  params = jnp.zeros(3)
+  g = jnp.array([3.0, -4.0, 0.5])
+  state = tx.init(params)
+  step = jax.jit(tx.update)
+  for _ in range(2):
+    u, state = step(g, state, params)
+    assert np.all(np.isfinite(np.asarray(u)))
+  u, _ = step(g, state, params)
+  assert np.all(np.isnan(np.asarray(u))), u
+
+
+def test_injected_negative_threshold_gives_nan():
+  tx = optax.inject_hyperparams(acclip_optax.clip_global)(max_norm=1.0)
+  state = tx.init(jnp.zeros(2))
+  state.hyperparams["max_norm"] = jnp.asarray(-1.0)
+  u, _ = jax.jit(tx.update)(jnp.array([3.0, 4.0]), state)
+  assert np.all(np.isnan(np.asarray(u))), u
