@@ -1,5 +1,7 @@
 """Optimizers by name, with warmup + decay schedules, built from the library."""
 
+import inspect
+
 import optax
 
 import acclip_optax
@@ -56,6 +58,34 @@ def make_schedule(config) -> optax.Schedule:
       [optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
 
 
+ACCLIP_SECOND_MOMENTS = ("none", "raw", "debiased")
+
+
+def acclip_port_options(config) -> dict:
+  """Keyword arguments of :func:`acclip_optax.acclip` for ``acclip_second_moment``.
+
+  ``"none"`` (default) is the paper's printed rule, in gradient units.
+  ``"raw"`` is the unofficial PyTorch port (clipped momentum divided by
+  ``sqrt(b2 v) + eps``); ``"debiased"`` the MLPerf port, which also
+  bias-corrects both moments, clips the raw gradient's global norm to 1.0 and
+  applies the decoupled decay after the step. See ``scale_by_acclip``.
+  """
+  kind = config.get("acclip_second_moment", "none")
+  if kind not in ACCLIP_SECOND_MOMENTS:
+    raise ValueError(f"acclip_second_moment={kind!r}; expected one of "
+                     f"{ACCLIP_SECOND_MOMENTS}")
+  if kind == "none":
+    return {}
+  if "second_moment" not in inspect.signature(acclip_optax.acclip).parameters:
+    raise ValueError(
+        f"acclip_second_moment={kind!r} needs acclip(second_moment=...), which "
+        "this version of acclip_optax does not have; use \"none\"")
+  if kind == "raw":
+    return {"second_moment": "raw"}
+  return {"second_moment": "debiased", "max_grad_norm": 1.0,
+          "decay_after_step": True}
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
   """The optimizer named by ``config.optimizer`` (see :data:`OPTIMIZERS`).
 
@@ -65,7 +95,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
     and threshold ``clip_threshold``.
   * ``adam`` / ``adamw``: :func:`optax.adam` / :func:`optax.adamw`.
   * ``acclip``: :func:`acclip_optax.acclip` (``b1``, ``b2``, ``eps``,
-    ``alpha``, decoupled ``weight_decay``).
+    ``alpha``, decoupled ``weight_decay``; ``acclip_second_moment`` picks the
+    printed rule or a PyTorch port, see :func:`acclip_port_options`).
 
   ``grad_clip_norm > 0`` prepends :func:`optax.clip_by_global_norm`.
   """
@@ -89,7 +120,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
     opt = acclip_optax.acclip(
         sched, b1=config.b1, b2=config.get("acclip_b2", 0.99),
         eps=config.get("acclip_eps", 1e-5), alpha=config.get("alpha", 1.0),
-        weight_decay=wd)
+        weight_decay=wd, **acclip_port_options(config))
   else:
     raise ValueError(f"optimizer={name!r}; expected one of {OPTIMIZERS}")
   clip = config.get("grad_clip_norm", 0.0)

@@ -1,0 +1,186 @@
+"""Rows 1 and 3: tuned optimizers on tiny BERT (MLM, Brown) and the small ResNet.
+
+Row 1 is Fig. 1a / Fig. 3 / Table 2 of the paper: SGD with momentum, clipped
+SGD (GClip), AdamW and ACClip on BERT masked-LM pretraining. Row 3 is
+Fig. 1b: SGD with momentum against Adam on a ResNet. Both use the one tuning
+protocol of :mod:`._tuning` and the one verdict rule of
+:mod:`acclip_optax.evidence`.
+"""
+
+from typing import Any, Callable, Dict
+
+from acclip_optax.reproduce import _claims
+from acclip_optax.reproduce import _figures
+from acclip_optax.reproduce import _report
+from acclip_optax.reproduce import _tuning
+
+BERT_LABELS = {"sgd_momentum": "SGD-momentum", "clipped_sgd": "GClip-SGD",
+               "adamw": "AdamW", "adam": "Adam", "acclip": "ACClip",
+               "sgd": "SGD"}
+
+
+def _optimizer_config(base: Any, optimizer: str, extra: Dict[str, Any]):
+  fields = dict(optimizer=optimizer)
+  if optimizer == "clipped_sgd":
+    fields["clip_mode"] = "global"
+  fields.update(extra.get(optimizer, {}))
+  return _tuning.run_config(base, **fields)
+
+
+def tune_optimizers(runner, prefix: str, row_cfg: Any,
+                    select_on: str = "eval_loss") -> Dict[str, dict]:
+  """:func:`_tuning.tune` for each of ``row_cfg.optimizers``."""
+  extra = row_cfg.get("optimizer_fields", {}) or {}
+  extra = extra.to_dict() if hasattr(extra, "to_dict") else dict(extra)
+  out = {}
+  for opt in row_cfg.optimizers:
+    base = _optimizer_config(row_cfg.train, opt, extra)
+    out[opt] = _tuning.tune(
+        runner, f"{prefix}-{opt}", base,
+        learning_rates=tuple(row_cfg.learning_rates[opt]),
+        num_seeds=row_cfg.num_seeds, select_on=select_on)
+  return out
+
+
+def planned_units(row_cfg: Any) -> float:
+  return float(sum(_tuning.planned_steps(
+      row_cfg.train.num_train_steps, len(row_cfg.learning_rates[o]),
+      row_cfg.num_seeds) for o in row_cfg.optimizers))
+
+
+def _settings(row_cfg: Any, tuned: Dict[str, dict]) -> dict:
+  t = row_cfg.train
+  return {
+      "model_size": t.model_size, "task": t.task,
+      "num_train_steps": t.num_train_steps, "batch_size": t.batch_size,
+      "warmup_steps": t.warmup_steps, "lr_schedule": t.lr_schedule,
+      "num_seeds": row_cfg.num_seeds,
+      "learning_rate_grid": {o: list(row_cfg.learning_rates[o])
+                             for o in row_cfg.optimizers},
+      "chosen_learning_rate": {o: r["learning_rate"] for o, r in tuned.items()},
+      **({"seq_len": t.seq_len, "vocab_size": t.vocab_size}
+         if t.task != "images" else {}),
+  }
+
+
+def _ran(tuned: Dict[str, dict], names) -> str:
+  return "; ".join(f"{BERT_LABELS.get(o, o)} lr {tuned[o]['learning_rate']:.3g}"
+                   for o in names)
+
+
+def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
+             num_resamples: int, seed: int) -> dict:
+  """Row 1: the four optimizers tuned on tiny BERT MLM; four claims."""
+  tuned = tune_optimizers(runner, "bert", row_cfg)
+  t = row_cfg.train
+  n = row_cfg.num_seeds
+  how = (f"BERT-{t.model_size} MLM on Brown, {t.num_train_steps} steps, "
+         f"batch {t.batch_size}, {n} seeds at the rate chosen on validation")
+  kw = dict(num_resamples=num_resamples, seed=seed)
+  claims = []
+
+  def add(text, a, b, metric, predicted, direction, names):
+    est, verdict, note = _claims.effect(tuned[a][metric], tuned[b][metric],
+                                        direction, **kw)
+    claims.append(_claims.claim(
+        "1", text, f"{how}; {_ran(tuned, names)}",
+        f"{metric} difference {BERT_LABELS[a]} - {BERT_LABELS[b]}",
+        predicted, est, verdict, note=note, preset=preset))
+
+  have = set(tuned)
+  if {"sgd_momentum", "adamw"} <= have:
+    add("Fig. 1a / Fig. 3: Adam reaches a lower validation loss than tuned "
+        "SGD", "sgd_momentum", "adamw", "eval_loss",
+        "> 0 (SGD's loss higher)", "positive", ("sgd_momentum", "adamw"))
+  if {"sgd_momentum", "clipped_sgd"} <= have:
+    add("Clipping helps SGD: GClip-SGD reaches a lower validation loss than "
+        "SGD", "sgd_momentum", "clipped_sgd", "eval_loss",
+        "> 0 (SGD's loss higher)", "positive",
+        ("sgd_momentum", "clipped_sgd"))
+  if {"adamw", "acclip"} <= have:
+    add("Table 2: ACClip reaches a lower validation loss than Adam",
+        "adamw", "acclip", "eval_loss", "> 0 (Adam's loss higher)",
+        "positive", ("adamw", "acclip"))
+    add("Table 2: ACClip reaches a higher MLM accuracy than Adam",
+        "acclip", "adamw", "eval_accuracy", "> 0 (ACClip's accuracy higher)",
+        "positive", ("adamw", "acclip"))
+  grid_png = _figures.grid_figure(
+      tuned, workdir / "fig_bert_lr_grid.png", "eval_loss",
+      "Row 1: tiny BERT, learning-rate grid (seed 0)", BERT_LABELS)
+  curves_png = _figures.curves_figure(
+      tuned, workdir / "fig_bert_curves.png", "eval_loss",
+      "Row 1 (Fig. 1a): tiny BERT validation loss at the chosen rates",
+      BERT_LABELS)
+  return {"name": "bert",
+          "title": "Row 1 (Fig. 1a, Fig. 3, Table 2): optimizers on tiny BERT",
+          "claims": claims,
+          "sections": [{"figures": [grid_png, curves_png],
+                        "settings": _settings(row_cfg, tuned),
+                        "text": _paragraph(tuned, "eval_loss", "validation "
+                                           "loss")}],
+          "data": _strip(tuned)}
+
+
+def _paragraph(tuned: Dict[str, dict], metric: str, what: str) -> str:
+  """Means at the chosen rates, chosen rates at a grid edge, divergences."""
+  key = "mean_" + metric
+  parts = [f"{BERT_LABELS.get(o, o)} {_report.fmt(r[key])} (lr "
+           f"{_report.fmt(r['learning_rate'])})" for o, r in tuned.items()]
+  text = (f"Mean final {what} over seeds at the rate chosen on seed 0: "
+          + ", ".join(parts) + ".")
+  edge = [BERT_LABELS.get(o, o) for o, r in tuned.items()
+          if r["chosen_at_grid_edge"]]
+  if edge:
+    text += (" The chosen rate lies at the edge of the grid for "
+             + ", ".join(edge) + ": a wider grid could move it.")
+  div = [f"{BERT_LABELS.get(o, o)} at lr " + ", ".join(
+      _report.fmt(g["learning_rate"]) for g in r["grid"] if g["diverged"])
+         for o, r in tuned.items() if any(g["diverged"] for g in r["grid"])]
+  if div:
+    text += " Diverged grid points: " + "; ".join(div) + "."
+  return text
+
+
+def resnet_row(runner, row_cfg: Any, workdir, *, preset: str,
+               num_resamples: int, seed: int) -> dict:
+  """Row 3: SGD-momentum vs Adam on the small ResNet (test accuracy)."""
+  tuned = tune_optimizers(runner, "resnet", row_cfg,
+                          select_on="eval_accuracy")
+  t = row_cfg.train
+  est, verdict, note = _claims.effect(
+      tuned["sgd_momentum"]["eval_accuracy"], tuned["adam"]["eval_accuracy"],
+      "positive", num_resamples=num_resamples, seed=seed)
+  ran = (f"ResNet ({t.model_size}) on Fashion-MNIST, {t.num_train_steps} "
+         f"steps, batch {t.batch_size}, {row_cfg.num_seeds} seeds; "
+         + _ran(tuned, ("sgd_momentum", "adam")))
+  claims = [_claims.claim(
+      "3", "Fig. 1b: on a ResNet, tuned SGD is at least as good as Adam",
+      ran, "test accuracy difference SGD-momentum - Adam",
+      "> 0 (SGD's accuracy higher)", est, verdict,
+      note=(note + "; " if note else "") + "rate chosen on the test split "
+      "(the testbed has no separate validation split)", preset=preset)]
+  grid_png = _figures.grid_figure(
+      tuned, workdir / "fig_resnet_lr_grid.png", "eval_accuracy",
+      "Row 3: ResNet, learning-rate grid (seed 0)", BERT_LABELS,
+      task="images")
+  curves_png = _figures.curves_figure(
+      tuned, workdir / "fig_resnet_curves.png", "eval_accuracy",
+      "Row 3 (Fig. 1b): ResNet test accuracy at the chosen rates",
+      BERT_LABELS, task="images")
+  return {"name": "resnet",
+          "title": "Row 3 (Fig. 1b): SGD vs Adam on a ResNet",
+          "claims": claims,
+          "sections": [{"figures": [grid_png, curves_png],
+                        "settings": _settings(row_cfg, tuned),
+                        "text": _paragraph(tuned, "eval_accuracy",
+                                           "test accuracy")}],
+          "data": _strip(tuned)}
+
+
+def _strip(tuned: Dict[str, dict]) -> Dict[str, dict]:
+  """The tuning results without the per-step curves (kept in the run dirs)."""
+  return {o: {k: v for k, v in r.items() if k != "curves"}
+          for o, r in tuned.items()}
+
+
+ROWS: Dict[str, Callable] = {"bert": bert_row, "resnet": resnet_row}
