@@ -1,4 +1,4 @@
-r"""Quickstart: five optimizers on a real regression problem with heavy-tailed noise.
+r"""Quickstart: five optimizers on real regression data, heavy-tailed noise.
 
 The data are scikit-learn's bundled diabetes measurements (442 patients, 10
 standardized features). The training targets get Student-t label noise with
@@ -29,13 +29,16 @@ import acclip_optax
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart", "Output folder.")
 _STEPS = flags.DEFINE_integer("steps", 1500, "Training steps per run.")
-_SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds per optimizer and learning rate.")
-_NOISE_DF = flags.DEFINE_float("noise_df", 1.2, "Student-t dof of the label noise.")
+_SEEDS = flags.DEFINE_integer("seeds", 5,
+                              "Seeds per optimizer and learning rate.")
+_NOISE_DF = flags.DEFINE_float("noise_df", 1.2,
+                               "Student-t dof of the label noise.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Minibatch size.")
 
 # name -> (factory of the learning rate, learning-rate grid)
 OPTIMIZERS = {
-    "sgd_momentum": (lambda lr: optax.sgd(lr, momentum=0.9), [1e-5, 3e-5, 1e-4, 3e-4]),
+    "sgd_momentum": (lambda lr: optax.sgd(lr, momentum=0.9),
+                     [1e-5, 3e-5, 1e-4, 3e-4]),
     "clipped_sgd_global": (
         lambda lr: acclip_optax.clipped_sgd(lr, max_norm=1.0, momentum=0.9),
         [3e-4, 1e-3, 3e-3, 1e-2]),
@@ -43,7 +46,8 @@ OPTIMIZERS = {
         lambda lr: acclip_optax.clipped_sgd(lr, max_norm=0.1, momentum=0.9,
                                             mode="coordinate"),
         [3e-4, 1e-3, 3e-3, 1e-2]),
-    "adamw": (lambda lr: optax.adamw(lr, weight_decay=1e-5), [3e-5, 1e-4, 3e-4, 1e-3]),
+    "adamw": (lambda lr: optax.adamw(lr, weight_decay=1e-5),
+              [3e-5, 1e-4, 3e-4, 1e-3]),
     "acclip": (lambda lr: acclip_optax.acclip(lr), [3e-5, 1e-4, 3e-4, 1e-3]),
 }
 
@@ -58,15 +62,17 @@ def load_data(seed: int, noise_df: float):
   y = (y - y.mean()) / y.std()
   n_tr, n_va = int(0.6 * len(y)), int(0.2 * len(y))
   noise = rng.standard_t(noise_df, size=n_tr)
-  split = lambda a, b: (jnp.asarray(x[a:b], jnp.float32), jnp.asarray(y[a:b], jnp.float32))
-  train = (jnp.asarray(x[:n_tr], jnp.float32), jnp.asarray(y[:n_tr] + noise, jnp.float32))
+  split = lambda a, b: (jnp.asarray(x[a:b], jnp.float32),
+                        jnp.asarray(y[a:b], jnp.float32))
+  train = (jnp.asarray(x[:n_tr], jnp.float32),
+           jnp.asarray(y[:n_tr] + noise, jnp.float32))
   return train, split(n_tr, n_tr + n_va), split(n_tr + n_va, len(y)), noise
 
 
 def init_mlp(key, sizes=(10, 32, 1)):
   keys = jax.random.split(key, len(sizes) - 1)
   return [{"w": jax.random.normal(k, (a, b)) / jnp.sqrt(a), "b": jnp.zeros(b)}
-          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+          for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
 
 
 def predict(params, x):
@@ -100,8 +106,10 @@ def make_run(make_tx, train, val, test, steps, batch_size):
       carry, _ = jax.lax.scan(step, carry, keys)
       return carry, (mse(carry[0], *val), mse(carry[0], *test))
 
-    keys = jax.random.split(k_data, steps).reshape(steps // eval_every, eval_every, 2)
-    _, (val_curve, test_curve) = jax.lax.scan(chunk, (params, tx.init(params)), keys)
+    keys = jax.random.split(k_data, steps).reshape(
+        steps // eval_every, eval_every, 2)
+    _, (val_curve, test_curve) = jax.lax.scan(
+        chunk, (params, tx.init(params)), keys)
     return val_curve, test_curve
 
   return run, eval_every
@@ -125,7 +133,8 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
     raise ValueError(f"seeds={seeds}; expected >= 1")
   os.makedirs(workdir, exist_ok=True)
   train, val, test, noise = load_data(0, noise_df)
-  print_fn(f"Diabetes regression: {train[0].shape[0]} train / {val[0].shape[0]} "
+  print_fn(f"Diabetes regression: {train[0].shape[0]} train / "
+           f"{val[0].shape[0]} "
            f"val / {test[0].shape[0]} test; train label noise "
            f"Student-t(df={noise_df}): median |noise| "
            f"{np.median(np.abs(noise)):.3f}, max {np.max(np.abs(noise)):.1f}")
@@ -135,7 +144,8 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
     start = time.time()
     run, eval_every = make_run(make_tx, train, val, test, steps, batch_size)
     runs = jax.jit(jax.vmap(jax.vmap(run, (None, 0)), (0, None)))
-    val_c, test_c = jax.device_get(runs(jnp.asarray(grid), keys))  # [lr, seed, t]
+    # Shapes [lr, seed, t].
+    val_c, test_c = jax.device_get(runs(jnp.asarray(grid), keys))
     final_val = np.nan_to_num(np.median(val_c[:, :, -1], axis=1), nan=np.inf)
     best = int(np.argmin(final_val))
     grids[name] = [dict(learning_rate=lr,
@@ -157,8 +167,9 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
   print_fn("\nMedian test MSE over the learning-rate grid (every run; lr "
            "chosen on validation marked *):")
   for name, rows in grids.items():
+    chosen = results[name]["learning_rate"]
     cells = [f"{r['learning_rate']:.0e}"
-             f"{'*' if r['learning_rate'] == results[name]['learning_rate'] else ' '}"
+             f"{'*' if r['learning_rate'] == chosen else ' '}"
              f" {r['test_mse_median']:.4g}" for r in rows]
     print_fn(f"{name:24s} " + "  ".join(cells))
 
@@ -166,8 +177,11 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
            f"seeds, {steps} steps, batch {batch_size}, lr chosen on "
            "validation):")
   print_fn(f"{'optimizer':24s} {'lr':>8s} {'test MSE':>9s} {'IQR':>17s}")
-  for name, r in sorted(results.items(), key=lambda kv: kv[1]["test_mse_median"]):
-    print_fn(f"{name:24s} {r['learning_rate']:8.0e} {r['test_mse_median']:9.4f} "
+  by_test_mse = sorted(results.items(),
+                       key=lambda kv: kv[1]["test_mse_median"])
+  for name, r in by_test_mse:
+    print_fn(f"{name:24s} {r['learning_rate']:8.0e} "
+             f"{r['test_mse_median']:9.4f} "
              f"[{r['test_mse_q25']:.4f}, {r['test_mse_q75']:.4f}]")
 
   import matplotlib  # pylint: disable=import-outside-toplevel

@@ -1,4 +1,4 @@
-"""examples/quickstart.py end to end at a small size (every optimizer, 2 seeds)."""
+"""examples/quickstart.py end to end, small: every optimizer, 2 seeds."""
 
 import importlib.util
 import json
@@ -7,7 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+_PATH = (pathlib.Path(__file__).resolve().parents[1] / "examples"
+         / "quickstart.py")
 
 
 def _load():
@@ -52,8 +53,8 @@ def test_saves_every_grid_point_and_the_choice_it_made(run):
 def test_prints_the_whole_grid_and_the_table(run):
   _, doc, lines = run
   text = "\n".join(lines)
-  sgd_row = next(l for l in lines if l.startswith("sgd_momentum ")
-                 and "e-0" in l and "*" in l)
+  sgd_row = next(line for line in lines if line.startswith("sgd_momentum ")
+                 and "e-0" in line and "*" in line)
   for r in doc["grids"]["sgd_momentum"]:
     assert f"{r['learning_rate']:.0e}" in sgd_row
     assert f"{r['test_mse_median']:.4g}" in sgd_row

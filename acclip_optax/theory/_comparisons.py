@@ -1,7 +1,7 @@
 """Appendix A, Corollary 1 vs Theorem 3, and threshold rules side by side."""
 
 import hashlib
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -208,7 +208,8 @@ def dimension_scaling(
     A result dict.
   """
   oracle = _oracles.make_oracle("pareto", alpha, tail_margin)
-  rows, finals = [], []
+  rows: list[dict[str, Any]] = []
+  finals = []
   for d in dims:
     prob = _problems.isotropic_quadratic(int(d), mu=1.0)
     noise = _oracles.coordinate_noise(oracle, int(d), scale_decay)
@@ -218,8 +219,10 @@ def dimension_scaling(
     b = jnp.asarray(grad0 + b_vec, jnp.float32)
     final = {}
     for name, make in (
-        ("gclip", lambda hp: _methods.gclip_theorem1(g, alpha, prob.mu)),
-        ("cclip", lambda hp: _methods.cclip_theorem3(b, alpha, prob.mu))):
+        ("gclip", lambda hp, g=g, mu=prob.mu: _methods.gclip_theorem1(
+            g, alpha, mu)),
+        ("cclip", lambda hp, b=b, mu=prob.mu: _methods.cclip_theorem3(
+            b, alpha, mu))):
       tr = _simulate.simulate(
           make, _simulate.additive_noise(prob, noise.sample),
           _simulate.problem_metrics(prob), prob.x0, num_steps, num_seeds,
@@ -230,7 +233,8 @@ def dimension_scaling(
                                    num_resamples=num_resamples, seed=seed)
     b_alpha = float(np.sum(b_vec ** alpha) ** (1 / alpha))
     b_two = float(np.linalg.norm(b_vec))
-    rows.append({"dim": int(d), "g": g, "gclip_error": float(final["gclip"].mean()),
+    rows.append({"dim": int(d), "g": g,
+                 "gclip_error": float(final["gclip"].mean()),
                  "cclip_error": float(final["cclip"].mean()),
                  "ratio": _ci(ratio),
                  "bound_ratio_corollary1": d * b_alpha ** 2 / b_two ** 2,
@@ -251,7 +255,8 @@ def dimension_scaling(
                "ratio increases with d",
       "predicted": "log-log slope of the ratio against d > 0; bound ratio "
                    "d||B||_a^2/||B||_2^2 = "
-                   + ", ".join(f"{r['bound_ratio_corollary1']:.3g}" for r in rows),
+                   + ", ".join(f"{r['bound_ratio_corollary1']:.3g}"
+                               for r in rows),
       **_stats.effect_claim(slope, "positive"),
       "how": f"d in {list(dims)}, {num_seeds} seeds, K={num_steps}, "
              f"{oracle.name} noise with s_i = i^-{scale_decay:g}, G from the "
@@ -314,13 +319,15 @@ def threshold_rules(
     oracle = _oracles.make_oracle(family, alpha, tail_margin)
     noise = _oracles.CoordinateNoise(oracle, np.ones(dim))
     g = float(np.linalg.norm(grad0) + noise.global_bound(alpha))
-    rules = {
-        "constant tau=G": lambda hp: _methods.gclip_constant(g, lr),
-        "tau=G k^(1/alpha)": lambda hp: _methods.gclip_theorem1(g, alpha,
-                                                                prob.mu),
+    rules: dict[str, Callable[..., Any]] = {
+        "constant tau=G": lambda hp, g=g: _methods.gclip_constant(g, lr),
+        "tau=G k^(1/alpha)": lambda hp, g=g: _methods.gclip_theorem1(
+            g, alpha, prob.mu),
         "ACClip adaptive": lambda hp: _methods.acclip_adaptive(lr),
     }
-    series, rows, finals = [], {}, {}
+    series = []
+    rows: dict[str, dict[str, Any]] = {}
+    finals = {}
     for name, make in rules.items():
       tr = _simulate.simulate(
           make, _simulate.additive_noise(prob, oracle.sample),

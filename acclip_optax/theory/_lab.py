@@ -66,7 +66,7 @@ def run_experiment(name: str, config: Any) -> dict:
 
 def run_lab(config: Any, workdir: Optional[str] = None, *,
             progress: Optional[Callable[[str], None]] = None) -> dict:
-  """Runs the experiments listed in ``config.experiments`` and writes the report.
+  """Runs the experiments in ``config.experiments`` and writes the report.
 
   Args:
     config: an ``ml_collections.ConfigDict`` (or dict) as in

@@ -13,8 +13,11 @@ import optax
 import acclip_optax
 
 
-def gclip_theorem1(g: Any, alpha: Any, mu: float) -> optax.GradientTransformation:
-  r"""GClip of Theorem 1: :math:`\tau_k = G k^{1/\alpha}`, :math:`\eta_k = 4/(\mu(k+1))`.
+def gclip_theorem1(g: Any, alpha: Any,
+                   mu: float) -> optax.GradientTransformation:
+  r"""GClip of Theorem 1: threshold :math:`G k^{1/\alpha}`.
+
+  Step size :math:`\eta_k = 4/(\mu(k+1))`.
 
   The threshold follows the proof (Appendix D), not the statement's
   :math:`G k^{\alpha-1}`; no momentum (:math:`\beta = 0`).
@@ -32,8 +35,11 @@ def gclip_theorem1(g: Any, alpha: Any, mu: float) -> optax.GradientTransformatio
       acclip_optax.heavy_tail_threshold_schedule(g, alpha), momentum=0.0)
 
 
-def cclip_theorem3(b: Any, alpha: Any, mu: float) -> optax.GradientTransformation:
-  r"""CClip of Theorem 3: :math:`\tau_{k,i} = B_i k^{1/\alpha}`, :math:`\eta_k = 4/(\mu(k+1))`.
+def cclip_theorem3(b: Any, alpha: Any,
+                   mu: float) -> optax.GradientTransformation:
+  r"""CClip of Theorem 3: thresholds :math:`B_i k^{1/\alpha}`.
+
+  Step size :math:`\eta_k = 4/(\mu(k+1))`.
 
   Args:
     b: the :math:`B_i` (an array like the params, or a scalar).
@@ -63,7 +69,9 @@ def sgd(learning_rate: Any) -> optax.GradientTransformation:
 
 def acclip_adaptive(learning_rate: Any, alpha: float = 1.0,
                     b2: float = 0.99) -> optax.GradientTransformation:
-  r"""ACClip's adaptive threshold :math:`\tau_k^\alpha = \beta_2 \tau_{k-1}^\alpha + (1-\beta_2)|g_k|^\alpha`.
+  r"""ACClip's adaptive threshold, a moving average of :math:`|g_k|^\alpha`.
+
+  :math:`\tau_k^\alpha = \beta_2 \tau_{k-1}^\alpha + (1-\beta_2)|g_k|^\alpha`.
 
   No momentum (:math:`\beta_1 = 0`) so that only the threshold differs from
   the other clipping rules; ``tau_init="first_grad"`` avoids the warm-up of

@@ -7,11 +7,12 @@ form, its absolute moments :math:`\\mathbb{E}|\\xi|^q` below that index, which
 is what Assumptions 1 and 2 of the paper bound (:math:`G`, :math:`B_i`).
 
 A note on Assumption 1. A Pareto (or alpha-stable) tail of index
-:math:`\\alpha` has :math:`\\mathbb{E}|\\xi|^\\alpha = \\infty`, so it does *not*
-satisfy Assumption 1 with that :math:`\\alpha`. The lab therefore draws noise
-of tail index :math:`p = \\alpha + \\delta` (``tail_margin`` :math:`\\delta`,
-0.05 by default), for which :math:`\\mathbb{E}|\\xi|^\\alpha = p/\\delta` is
-finite, and runs the optimizers with the :math:`\\alpha` of the assumption.
+:math:`\\alpha` has :math:`\\mathbb{E}|\\xi|^\\alpha = \\infty`, so it does
+*not* satisfy Assumption 1 with that :math:`\\alpha`. The lab therefore draws
+noise of tail index :math:`p = \\alpha + \\delta` (``tail_margin``
+:math:`\\delta`, 0.05 by default), for which
+:math:`\\mathbb{E}|\\xi|^\\alpha = p/\\delta` is finite, and runs the optimizers
+with the :math:`\\alpha` of the assumption.
 A lighter tail can only help: for symmetric noise the clipped second moment
 grows like :math:`\\tau^{2-p}` instead of :math:`\\tau^{2-\\alpha}`, which
 steepens the expected log-log slope of Theorem 1 from
@@ -94,7 +95,9 @@ def symmetric_pareto(tail_index: float, x_min: float = 1.0) -> NoiseOracle:
 
 
 def centered_pareto(tail_index: float, x_min: float = 1.0) -> NoiseOracle:
-  r"""One-sided Pareto noise minus its mean: :math:`\xi = x_m U^{-1/p} - x_m p/(p-1)`.
+  r"""One-sided Pareto noise minus its mean.
+
+  :math:`\xi = x_m U^{-1/p} - x_m p/(p-1)`.
 
   A skewed control: clipping a skewed law biases the mean, which a constant
   threshold never undoes (the bias term of Lemma 2). The moments returned are
@@ -123,7 +126,9 @@ def centered_pareto(tail_index: float, x_min: float = 1.0) -> NoiseOracle:
 
 
 def stable(alpha: float) -> NoiseOracle:
-  r"""Symmetric :math:`\alpha`-stable noise, :math:`\mathbb{E}e^{it\xi} = e^{-|t|^\alpha}`.
+  r"""Symmetric :math:`\alpha`-stable noise.
+
+  Characteristic function :math:`\mathbb{E}e^{it\xi} = e^{-|t|^\alpha}`.
 
   Drawn with :func:`acclip_optax.noise.symmetric_stable` (Chambers-Mallows-
   Stuck). For :math:`q < \alpha`,
@@ -184,7 +189,10 @@ def student_t(df: float) -> NoiseOracle:
 
 
 def gaussian() -> NoiseOracle:
-  r"""Standard normal noise; :math:`\mathbb{E}|\xi|^q = 2^{q/2}\Gamma(\frac{q+1}{2})/\sqrt{\pi}`."""
+  r"""Standard normal noise.
+
+  :math:`\mathbb{E}|\xi|^q = 2^{q/2}\Gamma(\frac{q+1}{2})/\sqrt{\pi}`.
+  """
 
   def sample(key, shape):
     return jax.random.normal(key, shape, jnp.float32)
@@ -227,8 +235,12 @@ def make_oracle(family: str, alpha: float, tail_margin: float) -> NoiseOracle:
       f"'student_t', 'gaussian', got family={family!r}.")
 
 
-def moment_bound(oracle: NoiseOracle, alpha: float, scale: float = 1.0) -> float:
-  """:math:`(\\mathbb{E}|s\\xi|^\\alpha)^{1/\\alpha}`, the :math:`B` of Assumption 2."""
+def moment_bound(oracle: NoiseOracle, alpha: float,
+                 scale: float = 1.0) -> float:
+  """The :math:`B` of Assumption 2.
+
+  :math:`(\\mathbb{E}|s\\xi|^\\alpha)^{1/\\alpha}`.
+  """
   return scale * oracle.abs_moment(alpha) ** (1.0 / alpha)
 
 
@@ -265,12 +277,15 @@ class CoordinateNoise(NamedTuple):
   scales: np.ndarray  # shape=(d,), float64, the s_i
 
   def sample(self, key, shape):
-    """Draws noise of ``shape`` (trailing axis ``d``) with per-coordinate scales."""
+    """Draws noise of ``shape`` (trailing axis ``d``), scaled per coordinate."""
     return self.oracle.sample(key, shape) * jnp.asarray(self.scales,
                                                         jnp.float32)
 
   def coordinate_bounds(self, alpha: float) -> np.ndarray:
-    """:math:`B_i = s_i (\\mathbb{E}|\\xi|^\\alpha)^{1/\\alpha}`, shape ``(d,)``."""
+    """Assumption 2's bounds, shape ``(d,)``.
+
+    :math:`B_i = s_i (\\mathbb{E}|\\xi|^\\alpha)^{1/\\alpha}`.
+    """
     return self.scales * self.oracle.abs_moment(alpha) ** (1.0 / alpha)
 
   def global_bound(self, alpha: float, kind: str = "subadditive") -> float:
@@ -300,7 +315,9 @@ class CoordinateNoise(NamedTuple):
 
 def coordinate_noise(oracle: NoiseOracle, dim: int,
                      decay: float = 0.5) -> CoordinateNoise:
-  r"""Coordinates of unequal scales :math:`s_i = i^{-\text{decay}}`, :math:`i = 1..d`.
+  r"""Coordinates of unequal scales :math:`s_i = i^{-\text{decay}}`.
+
+  For :math:`i = 1..d`.
 
   Args:
     oracle: the law of every coordinate before scaling.
@@ -343,7 +360,10 @@ class TwoPointInstance(NamedTuple):
   p: tuple  # (p_0, p_1)
 
   def noise(self, key, nu, shape=()):
-    """Zero-mean noise :math:`\\xi = b_\\nu - \\mathbb{1}[\\text{jump}]/(2\\gamma)`."""
+    """Zero-mean noise.
+
+    :math:`\\xi = b_\\nu - \\mathbb{1}[\\text{jump}]/(2\\gamma)`.
+    """
     b = jnp.where(nu == 1, self.b[1], self.b[0])
     p = jnp.where(nu == 1, self.p[1], self.p[0])
     jump = jax.random.bernoulli(key, p, shape)

@@ -21,8 +21,8 @@ class Problem(NamedTuple):
     smoothness: :math:`L`.
   """
   name: str
-  value: Callable[[jax.Array], jax.Array]
-  grad: Callable[[jax.Array], jax.Array]
+  value: Callable[..., jax.Array]  # takes a jax or NumPy vector
+  grad: Callable[..., jax.Array]
   x0: np.ndarray
   f_star: float
   mu: float
@@ -64,7 +64,7 @@ def quadratic(curvatures, x_star, x0, name: str = "quadratic") -> Problem:
 
 def isotropic_quadratic(dim: int, mu: float = 1.0,
                         distance: float = 1.0) -> Problem:
-  r""":math:`f(x) = \frac{\mu}{2}\|x - x^\star\|^2`, started at distance ``distance``.
+  r""":math:`f(x) = \frac{\mu}{2}\|x - x^\star\|^2`, from distance ``distance``.
 
   This is Appendix A's :math:`f(x) = \frac12\|x - a\|^2` for :math:`\mu = 1`,
   with :math:`x_0 = 0` and :math:`a = x^\star` of norm ``distance``.

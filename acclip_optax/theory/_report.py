@@ -1,4 +1,4 @@
-"""Writes the lab's report: Markdown table, PNG figures and a JSON of numbers."""
+"""Writes the lab's report: Markdown table, PNG figures, a JSON of numbers."""
 
 import json
 import math
@@ -22,7 +22,8 @@ def format_measured(measured: Any) -> str:
     if lo is None or hi is None:
       text = _fmt(v)
     elif isinstance(v, list):
-      text = ", ".join(f"{a:.3g} [{b:.3g}, {c:.3g}]" for a, b, c in zip(v, lo, hi))
+      text = ", ".join(f"{a:.3g} [{b:.3g}, {c:.3g}]"
+                       for a, b, c in zip(v, lo, hi, strict=True))
     else:
       text = f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
     extra = {k: w for k, w in measured.items()
@@ -31,7 +32,8 @@ def format_measured(measured: Any) -> str:
       text += " (" + ", ".join(f"{k} {_fmt(w)}" for k, w in extra.items()) + ")"
     return text
   if isinstance(measured, dict):
-    return "; ".join(f"{k}: " + ", ".join(f"{a} {_fmt(b)}" for a, b in v.items())
+    return "; ".join(f"{k}: " + ", ".join(f"{a} {_fmt(b)}"
+                                           for a, b in v.items())
                      if isinstance(v, dict) else f"{k}: {_fmt(v)}"
                      for k, v in measured.items())
   return _fmt(measured)
@@ -66,7 +68,8 @@ def markdown_table(results: Sequence[dict]) -> str:
     for c in res["claims"]:
       cells = [c["claim"], _fmt(c["predicted"]), format_measured(c["measured"]),
                _deviation(c), c["verdict"], _within(c), _corrected(c)]
-      lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")
+      cells = [s.replace("|", "\\|") for s in cells]
+      lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
@@ -137,10 +140,10 @@ NOTES = (
     "with alpha); for symmetric noise this steepens the expected slope by "
     "about margin/alpha, the 'lighter-tail prediction' column, judged by the "
     "same rule.",
-    "G is ||grad f(x_0)|| + ||B||_alpha: for alpha <= 2, (sum xi_i^2)^(alpha/2) "
-    "<= sum |xi_i|^alpha, a bound sqrt(d) tighter than Lemma 4's "
-    "sqrt(d)||B||_alpha that Corollary 1 uses (config g_bound='lemma4' uses "
-    "the paper's).",
+    "G is ||grad f(x_0)|| + ||B||_alpha: for alpha <= 2, "
+    "(sum xi_i^2)^(alpha/2) <= sum |xi_i|^alpha, a bound sqrt(d) tighter "
+    "than Lemma 4's sqrt(d)||B||_alpha that Corollary 1 uses (config "
+    "g_bound='lemma4' uses the paper's).",
     "Appendix A: SGD's E f(x_k) is infinite, so its seed mean is set by the "
     "largest draw and grows like n^(2/p - 1) with the number n of seeds; the "
     "SGD/GClip ratio of means is therefore a property of n, not a constant.",
@@ -200,7 +203,8 @@ def write_report(results: Sequence[dict], workdir: str, *, config: dict,
   lines += [f"- {n}" for res in results for n in res.get("notes", ())]
   lines += ["", "## Figures", ""]
   lines += [f"![{w}]({w})" for w in written]
-  lines += ["", "Every number above, with the curves, is in `results.json`.", ""]
+  lines += ["", "Every number above, with the curves, is in `results.json`.",
+            ""]
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write("\n".join(lines))
   return doc

@@ -1,4 +1,4 @@
-"""Runs an Optax optimizer on a noisy problem, vectorized over seeds and configs.
+"""Runs an Optax optimizer on a noisy problem, vectorized over seeds, configs.
 
 Steps run under :func:`jax.lax.scan`, seeds under :func:`jax.vmap` and,
 optionally, a leading axis of hyperparameter configurations under a second
@@ -23,7 +23,8 @@ class Trace(NamedTuple):
     steps: the recorded steps :math:`k` (1-based, increasing), shape ``(P,)``.
     last: :math:`f(x_k) - f^\\star`, the last iterate.
     averaged: :math:`f(\\bar x_k) - f^\\star` with the :math:`k`-weighted
-      average :math:`\\bar x_k = \\sum_{j \\le k} j x_{j-1} / \\sum_{j \\le k} j`
+      average
+      :math:`\\bar x_k = \\sum_{j \\le k} j x_{j-1} / \\sum_{j \\le k} j`
       of Theorems 1 and 3.
     grad_sq: :math:`\\frac1k \\sum_{j \\le k} \\|\\nabla f(x_{j-1})\\|^2`, the
       quantity of Theorem 2.
@@ -119,6 +120,7 @@ def simulate(
   seed_keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(
       jnp.arange(num_seeds))
   over_seeds = jax.vmap(one_run, in_axes=(None, 0))
+  args: tuple
   if hparams is None:
     fn = jax.jit(lambda k: over_seeds(None, k))
     args = (seed_keys,)
@@ -149,7 +151,7 @@ def additive_noise(problem, noise_sample: Callable) -> Callable:
 
 
 def problem_metrics(problem) -> Callable:
-  """``metrics`` for :func:`simulate`: suboptimality and squared gradient norm."""
+  """``metrics`` for :func:`simulate`: suboptimality, squared gradient norm."""
   def metrics(x, hp):
     del hp
     g = problem.grad(x)

@@ -49,7 +49,8 @@ def bootstrap_slope(steps, per_seed, *, start_fraction: float = 1 / 64,
     :class:`acclip_optax.evidence.Estimate` of the slope.
   """
   if reduce not in ("mean", "median"):
-    raise ValueError(f"reduce must be 'mean' or 'median', got reduce={reduce!r}.")
+    raise ValueError(
+        f"reduce must be 'mean' or 'median', got reduce={reduce!r}.")
   mask = fit_window(steps, start_fraction)
   red = {"mean": np.mean, "median": np.median}[reduce]
   fit_steps = np.asarray(steps)[mask]
@@ -109,6 +110,6 @@ def rate_claim(est: evidence.Estimate, predicted: float,
 
 
 def effect_claim(est: evidence.Estimate, direction: str) -> dict:
-  """The verdict fields of an effect claim, by :func:`evidence.effect_verdict`."""
+  """The verdict fields of an effect claim (:func:`evidence.effect_verdict`)."""
   return {"measured": est.as_dict(),
           "verdict": evidence.effect_verdict(est, direction)}

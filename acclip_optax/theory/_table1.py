@@ -30,7 +30,8 @@ def _problem(kind: str, dim: int, condition: float):
   if kind == "ill_conditioned":
     return _problems.ill_conditioned_quadratic(dim, mu=1.0, condition=condition)
   raise ValueError(
-      f"problem must be 'isotropic' or 'ill_conditioned', got problem={kind!r}.")
+      "problem must be 'isotropic' or 'ill_conditioned', got "
+      f"problem={kind!r}.")
 
 
 def strongly_convex_rates(
@@ -113,7 +114,8 @@ def strongly_convex_rates(
                      "predicted_slope": theory,
                      "fit_from": start_fraction * num_steps})
       data.append({"alpha": alpha, "method": method, "g": g,
-                   "tail_index": oracle.tail_index, "steps": trace.steps.tolist(),
+                   "tail_index": oracle.tail_index,
+                   "steps": trace.steps.tolist(),
                    "mean_error": mean.tolist(),
                    "median_error": np.median(trace.averaged, 0).tolist(),
                    "slope": est.as_dict(), "seconds": trace.seconds})
@@ -160,25 +162,25 @@ def nonconvex_rates(
   prob = _problems.nonconvex_wave(dim, start=start)
   grad0 = np.asarray(prob.grad(prob.x0), np.float64)
   f0 = float(prob.value(prob.x0))
-  horizons = np.asarray(sorted(horizons), np.int64)
+  ks = np.asarray(sorted(horizons), np.int64)
   claims, series, data = [], [], []
   for alpha in alphas:
     oracle = _oracles.make_oracle(family, alpha, tail_margin)
     noise = _oracles.CoordinateNoise(oracle, np.full(dim, noise_scale))
     g = float(np.linalg.norm(grad0) + noise.global_bound(alpha))
     params = [acclip_optax.nonconvex_clipping_parameters(
-        f0, g, prob.smoothness, alpha, int(k)) for k in horizons]
+        f0, g, prob.smoothness, alpha, int(k)) for k in ks]
     hp = {"lr": jnp.asarray([p.learning_rate for p in params], jnp.float32),
           "tau": jnp.asarray([p.max_norm for p in params], jnp.float32)}
     trace = _simulate.simulate(
         lambda h: _methods.gclip_constant(h["tau"], h["lr"]),
         _simulate.additive_noise(prob, noise.sample),
-        _simulate.problem_metrics(prob), prob.x0, int(horizons[-1]),
-        num_seeds, key=jax.random.key(seed), hparams=hp, steps=horizons)
+        _simulate.problem_metrics(prob), prob.x0, int(ks[-1]),
+        num_seeds, key=jax.random.key(seed), hparams=hp, steps=ks)
     # Config c ran with horizon K_c's parameters; read it at step K_c.
-    per_seed = np.stack([trace.grad_sq[c, :, c] for c in range(len(horizons))],
+    per_seed = np.stack([trace.grad_sq[c, :, c] for c in range(len(ks))],
                         axis=1)
-    est = _stats.bootstrap_slope(horizons, per_seed, start_fraction=0.0,
+    est = _stats.bootstrap_slope(ks, per_seed, start_fraction=0.0,
                                  num_resamples=num_resamples, seed=seed)
     theory = nonconvex_slope(alpha)
     claims.append({
@@ -186,7 +188,7 @@ def nonconvex_rates(
                  "(1/K) sum ||grad f(x_k-1)||^2",
         "predicted": theory,
         **_stats.rate_claim(est, theory, tolerance),
-        "how": f"{num_seeds} seeds, K in {horizons.min()}..{horizons.max()}, "
+        "how": f"{num_seeds} seeds, K in {ks.min()}..{ks.max()}, "
                f"{prob.name}, {oracle.name} noise; one run per K with "
                "Theorem 2's eta(K), tau(K); 95% bootstrap CI; no "
                "lighter-tail correction is derived for Theorem 2, so the "
@@ -195,11 +197,12 @@ def nonconvex_rates(
     mean = per_seed.mean(axis=0)
     bound = [4 * g ** (2 * alpha / (3 * alpha - 2))
              * (prob.smoothness * f0 / k) ** (-nonconvex_slope(alpha))
-             for k in horizons]
-    series.append({"label": f"GClip alpha={alpha:g}", "x": horizons.tolist(),
+             for k in ks]
+    series.append({"label": f"GClip alpha={alpha:g}", "x": ks.tolist(),
                    "y": mean.tolist(), "slope": est.value,
-                   "predicted_slope": theory, "fit_from": float(horizons[0])})
-    data.append({"alpha": alpha, "g": g, "f0": f0, "horizons": horizons.tolist(),
+                   "predicted_slope": theory, "fit_from": float(ks[0])})
+    data.append({"alpha": alpha, "g": g, "f0": f0,
+                 "horizons": ks.tolist(),
                  "learning_rates": [p.learning_rate for p in params],
                  "thresholds": [p.max_norm for p in params],
                  "mean_avg_grad_sq": mean.tolist(), "theorem2_bound": bound,

@@ -77,7 +77,7 @@ def test_strongly_convex_verdicts_follow_the_rule_and_the_data(strongly_convex):
   sc = cfg.strongly_convex
   assert [(d["alpha"], d["method"]) for d in res["data"]] == [
       (a, m) for a in (1.2, 1.5, 2.0) for m in ("gclip", "cclip")]
-  for claim, data in zip(res["claims"], res["data"]):
+  for claim, data in zip(res["claims"], res["data"], strict=True):
     alpha = data["alpha"]
     assert claim["predicted"] == pytest.approx(-2 * (alpha - 1) / alpha)
     # Assumption-1 correction: tail index p = alpha + margin gives
@@ -99,7 +99,8 @@ def test_strongly_convex_alpha_1_5_holds_for_gclip_and_cclip(strongly_convex):
   # Quick measurement: GClip -0.704 [-0.788, -0.612], CClip -0.687
   # [-0.718, -0.654] against -0.667: both CIs cover the prediction.
   _, res = strongly_convex
-  at_15 = [c for c, d in zip(res["claims"], res["data"]) if d["alpha"] == 1.5]
+  at_15 = [c for c, d in zip(res["claims"], res["data"], strict=True)
+           if d["alpha"] == 1.5]
   assert [c["verdict"] for c in at_15] == ["holds", "holds"], at_15
 
 
@@ -109,7 +110,8 @@ def test_nonconvex_verdicts_follow_the_rule_and_the_data(quick_config):
   cfg.nonconvex.horizons = (256, 512, 1024, 2048)
   cfg.nonconvex.num_seeds = 8
   res = theory.run_experiment("nonconvex", cfg)
-  for claim, data, alpha in zip(res["claims"], res["data"], (1.2, 2.0)):
+  for claim, data, alpha in zip(res["claims"], res["data"], (1.2, 2.0),
+                                strict=True):
     assert claim["predicted"] == pytest.approx(
         -(2 * alpha - 2) / (3 * alpha - 2))
     slope = _polyfit_slope(data["horizons"], data["mean_avg_grad_sq"], 0)
@@ -181,7 +183,8 @@ def test_gclip_over_cclip_ratio_increases_with_dimension(quick_config):
   cfg.dimension_scaling.dims = (10, 100, 1000)
   res = theory.run_experiment("dimension_scaling", cfg)
   ratios = [row["ratio"]["value"] for row in res["data"]]
-  assert all(b > a for a, b in zip(ratios, ratios[1:])), ratios
+  assert all(b > a for a, b in zip(ratios[:-1], ratios[1:], strict=True)), (
+      ratios)
   assert ratios[0] > 1.0
   (claim,) = res["claims"]
   slope = _polyfit_slope(cfg.dimension_scaling.dims, ratios, 0)
@@ -190,7 +193,7 @@ def test_gclip_over_cclip_ratio_increases_with_dimension(quick_config):
 
 
 def _bayes_risk_reference(inst):
-  """Float64 transcription with SciPy's binomial pmf (independent of the lab)."""
+  """Float64 transcription with SciPy's binomial pmf (independent code)."""
   from scipy import stats  # pylint: disable=g-import-not-at-top
   n = np.arange(inst.horizon + 1)
   pmf = [stats.binom.pmf(n, inst.horizon, p) for p in inst.p]

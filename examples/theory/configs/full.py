@@ -1,4 +1,4 @@
-"""Full preset of the theory lab: the quick one with longer runs and more seeds."""
+"""Full preset of the theory lab: longer runs and more seeds than quick."""
 
 import ml_collections
 
