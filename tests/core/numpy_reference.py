@@ -69,7 +69,7 @@ class ACClip:
 def heavy_tailed_grads(rng, shapes, steps, df=1.5):
   """Student-t gradients (infinite variance for df <= 2), mixed scales."""
   scales = [10.0 ** rng.uniform(-2, 1) for _ in shapes]
-  return [[s * rng.standard_t(df, size=shape) for s, shape in zip(scales, shapes)]
+  return [[s * rng.standard_t(df, size=shape) for s, shape in zip(scales, shapes, strict=True)]
           for _ in range(steps)]
 
 
@@ -121,12 +121,12 @@ def port_b_step(params, grads, ref, lr, wd, max_grad_norm=1.0):
   """One full MLPerf-port step: clip the raw gradient's global norm, take the
   port-B direction, step, then decay: x_{k+1} = (x_k - lr u_k)(1 - lr wd)."""
   u = ref.step(gclip(grads, max_grad_norm))
-  return [(x - lr * ui) * (1 - lr * wd) for x, ui in zip(params, u)]
+  return [(x - lr * ui) * (1 - lr * wd) for x, ui in zip(params, u, strict=True)]
 
 
 def clip_stats(factors, clipped):
   """(fraction of coordinates with factor < 1, mean factor, ||clipped||)."""
   f = np.concatenate([np.ravel(np.broadcast_to(x, np.shape(c)))
-                      for x, c in zip(factors, clipped)])
+                      for x, c in zip(factors, clipped, strict=True)])
   c = np.concatenate([np.ravel(x) for x in clipped])
   return np.mean(f < 1), np.mean(f), np.linalg.norm(c)

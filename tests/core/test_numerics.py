@@ -45,9 +45,9 @@ def test_scale_by_acclip_matches_paper_rule(alpha, tau_init, bias_correction):
                         bias_correction=bias_correction)
   got = _run(acclip_optax.scale_by_acclip(
       alpha=alpha, tau_init=tau_init, bias_correction=bias_correction), grads)
-  for k, (g, out) in enumerate(zip(grads, got)):
+  for k, (g, out) in enumerate(zip(grads, got, strict=True)):
     want = expected.step(g)
-    for w, o in zip(want, out):
+    for w, o in zip(want, out, strict=True):
       # float32 against float64: relative error, floored at the leaf's scale.
       np.testing.assert_allclose(o, w, rtol=1e-4,
                                  atol=1e-6 * np.max(np.abs(w), initial=1e-3),
@@ -64,9 +64,9 @@ def test_bf16_accumulators_match_reference_with_bf16_storage(alpha):
   expected = ref.ACClip(SHAPES, alpha=alpha, store=to_bf16)
   got = _run(acclip_optax.scale_by_acclip(alpha=alpha, accumulator_dtype=jnp.bfloat16),
              grads)
-  for k, (g, out) in enumerate(zip(grads, got)):
+  for k, (g, out) in enumerate(zip(grads, got, strict=True)):
     want = expected.step(g)
-    for w, o in zip(want, out):
+    for w, o in zip(want, out, strict=True):
       np.testing.assert_allclose(o, w, rtol=2e-2,
                                  atol=1e-2 * np.max(np.abs(w), initial=1e-3),
                                  err_msg=f"step {k + 1}")
@@ -80,7 +80,7 @@ def test_scale_by_acclip_clips_somewhere_and_not_everywhere():
   clipped = total = 0
   for g in grads:
     out = r.step(g)
-    for o, m in zip(out, r.m):
+    for o, m in zip(out, r.m, strict=True):
       clipped += np.sum(np.abs(o) < np.abs(m) * (1 - 1e-9))
       total += m.size
   assert 0 < clipped < total
@@ -100,8 +100,8 @@ def test_acclip_alias_is_direction_then_weight_decay_then_lr(alpha):
     u, state = jax.jit(tx.update)(_tree([np.float32(x) for x in g]), state, p)
     p = optax.apply_updates(p, u)
     d = r.step(g)
-    params = [x - lr * (di + wd * x) for x, di in zip(params, d)]
-    for got, want in zip(_leaves(p), params):
+    params = [x - lr * (di + wd * x) for x, di in zip(params, d, strict=True)]
+    for got, want in zip(_leaves(p), params, strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -127,7 +127,7 @@ def test_clip_global_above_at_below(where):
   tau = {"above": norm / 3, "at": norm, "below": norm * 2}[where]
   tx = acclip_optax.clip_global(tau)
   u, _ = tx.update(_tree([np.float32(x) for x in leaves]), tx.init(None))
-  for got, want in zip(_leaves(u), ref.gclip(leaves, tau)):
+  for got, want in zip(_leaves(u), ref.gclip(leaves, tau), strict=True):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
   out_norm = float(acclip_optax.global_norm(u))
   assert out_norm == pytest.approx(min(norm, tau), rel=1e-5)
@@ -141,7 +141,7 @@ def test_clip_coordinate_scalar_threshold(tau):
   leaves[0][1] = 0.0
   tx = acclip_optax.clip_coordinate(tau)
   u, _ = tx.update(_tree([np.float32(x) for x in leaves]), tx.init(None))
-  for got, x in zip(_leaves(u), leaves):
+  for got, x in zip(_leaves(u), leaves, strict=True):
     np.testing.assert_allclose(got, ref.cclip(x, tau), rtol=1e-6, atol=1e-7)
 
 
@@ -153,7 +153,7 @@ def test_clip_coordinate_tree_of_per_coordinate_thresholds():
   tx = acclip_optax.clip_coordinate(_tree([np.float32(t) for t in taus]))
   params = _tree([np.zeros(s, np.float32) for s in SHAPES])
   u, _ = tx.update(_tree([np.float32(x) for x in leaves]), tx.init(params))
-  for got, x, t in zip(_leaves(u), leaves, taus):
+  for got, x, t in zip(_leaves(u), leaves, taus, strict=True):
     np.testing.assert_allclose(got, ref.cclip(x, np.float32(t)), rtol=1e-6)
 
 
@@ -164,11 +164,11 @@ def test_thresholds_follow_schedules():
   grads = [[10 * rng.standard_t(1.5, size=s) for s in SHAPES] for _ in range(6)]
   g_out = _run(acclip_optax.clip_global(schedule), grads)
   c_out = _run(acclip_optax.clip_coordinate(schedule), grads)
-  for k, (g, go, co) in enumerate(zip(grads, g_out, c_out)):
+  for k, (g, go, co) in enumerate(zip(grads, g_out, c_out, strict=True)):
     tau = 0.5 * (k + 1) ** (1 / 1.5)
-    for got, want in zip(go, ref.gclip(g, tau)):
+    for got, want in zip(go, ref.gclip(g, tau), strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-    for got, x in zip(co, g):
+    for got, x in zip(co, g, strict=True):
       np.testing.assert_allclose(got, ref.cclip(x, tau), rtol=1e-5, atol=1e-7)
 
 
@@ -197,10 +197,10 @@ def test_clipped_sgd_is_algorithm_1(mode):
   for g in grads:
     u, state = jax.jit(tx.update)(_tree([np.float32(x) for x in g]), state, p)
     p = optax.apply_updates(p, u)
-    m = [beta * mi + (1 - beta) * gi for mi, gi in zip(m, g)]
+    m = [beta * mi + (1 - beta) * gi for mi, gi in zip(m, g, strict=True)]
     clipped = ref.gclip(m, tau) if mode == "global" else [ref.cclip(x, tau) for x in m]
-    params = [x - lr * (c + wd * x) for x, c in zip(params, clipped)]
-    for got, want in zip(_leaves(p), params):
+    params = [x - lr * (c + wd * x) for x, c in zip(params, clipped, strict=True)]
+    for got, want in zip(_leaves(p), params, strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 

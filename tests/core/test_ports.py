@@ -15,7 +15,7 @@ PORTS = {"raw": "A", "debiased": "B"}
 
 
 def _assert_close(got, want, step):
-  for w, o in zip(want, got):
+  for w, o in zip(want, got, strict=True):
     # float32 against float64: relative error, floored at the leaf's scale.
     np.testing.assert_allclose(o, w, rtol=1e-4,
                                atol=1e-6 * np.max(np.abs(w), initial=1e-3),
@@ -30,8 +30,8 @@ def port_errors(second_moment, alpha, tau_init="zero", seed=0):
                             tau_init=tau_init)
   got = _run(acclip_optax.scale_by_acclip(
       alpha=alpha, tau_init=tau_init, second_moment=second_moment), grads)
-  pairs = [(o, w) for g, out in zip(grads, got)
-           for o, w in zip(out, expected.step(g))]
+  pairs = [(o, w) for g, out in zip(grads, got, strict=True)
+           for o, w in zip(out, expected.step(g), strict=True)]
   abs_err = max(float(np.max(np.abs(o - w))) for o, w in pairs)
   rel_err = max(float(np.max(np.abs(o - w) / np.maximum(np.abs(w), 1e-30)))
                 for o, w in pairs if np.size(w))
@@ -46,7 +46,7 @@ def test_scale_by_acclip_matches_port_rule(second_moment, alpha):
   expected = ref.ACClipPort(SHAPES, PORTS[second_moment], alpha=alpha)
   got = _run(acclip_optax.scale_by_acclip(alpha=alpha,
                                           second_moment=second_moment), grads)
-  for k, (g, out) in enumerate(zip(grads, got)):
+  for k, (g, out) in enumerate(zip(grads, got, strict=True)):
     _assert_close(out, expected.step(g), k + 1)
 
 
@@ -58,7 +58,7 @@ def test_port_with_first_grad_threshold(second_moment):
                             tau_init="first_grad")
   got = _run(acclip_optax.scale_by_acclip(
       alpha=1.5, tau_init="first_grad", second_moment=second_moment), grads)
-  for k, (g, out) in enumerate(zip(grads, got)):
+  for k, (g, out) in enumerate(zip(grads, got, strict=True)):
     _assert_close(out, expected.step(g), k + 1)
 
 
@@ -75,9 +75,9 @@ def test_ports_clip_somewhere_and_differ_from_each_other_and_the_printed_rule():
     total += sum(np.size(c) for c in a.factors)
     if k < 10:  # bias correction matters early
       assert max(np.max(np.abs(x - y) / (np.abs(y) + 1e-12))
-                 for x, y in zip(ua, ub)) > 1e-2
+                 for x, y in zip(ua, ub, strict=True)) > 1e-2
     assert max(np.max(np.abs(x - y) / (np.abs(y) + 1e-12))
-               for x, y in zip(ua, up)) > 1e-2
+               for x, y in zip(ua, up, strict=True)) > 1e-2
   assert 0 < clipped < total
 
 
@@ -108,10 +108,10 @@ def test_acclip_alias_port_b_decays_after_the_step(alpha):
     params = ref.port_b_step(params, g, r, lr, wd, max_grad_norm=1.0)
     # The usual order x - lr (u + wd x), to show the test tells them apart.
     d = r_other.step(ref.gclip(g, 1.0))
-    other = [x - lr * (di + wd * x) for x, di in zip(other, d)]
-    for got, want in zip(_leaves(p), params):
+    other = [x - lr * (di + wd * x) for x, di in zip(other, d, strict=True)]
+    for got, want in zip(_leaves(p), params, strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-  gap = max(np.max(np.abs(x - y)) for x, y in zip(params, other))
+  gap = max(np.max(np.abs(x - y)) for x, y in zip(params, other, strict=True))
   assert gap > 1e-2, gap
 
 
@@ -127,8 +127,8 @@ def test_acclip_alias_port_a_with_the_usual_decay():
   for g in grads:
     u, state = jax.jit(tx.update)(_tree([np.float32(x) for x in g]), state, p)
     p = optax.apply_updates(p, u)
-    params = [x - lr * (di + wd * x) for x, di in zip(params, r.step(g))]
-    for got, want in zip(_leaves(p), params):
+    params = [x - lr * (di + wd * x) for x, di in zip(params, r.step(g), strict=True)]
+    for got, want in zip(_leaves(p), params, strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 

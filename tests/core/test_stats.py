@@ -97,7 +97,7 @@ def test_clip_coordinate_records_tree_thresholds_times_scale_schedule():
     _, state = jax.jit(tx.update)(_tree([np.float32(x) for x in g]), state)
     t = [np.float32(np.float32(x) * np.float32(scale(k))) for x in taus]
     factors = [np.minimum(ti / np.maximum(np.abs(np.float32(x)), 1e-30), 1.0)
-               for ti, x in zip(t, g)]
+               for ti, x in zip(t, g, strict=True)]
     _assert_stats(state.stats, ref.clip_stats(factors, g))
 
 
@@ -109,7 +109,7 @@ def test_clipped_sgd_passes_track_stats_to_its_clip(mode):
   m = [np.zeros(s) for s in SHAPES]
   for g in _grads(5):
     _, state = tx.update(_tree([np.float32(x) for x in g]), state, _zeros())
-    m = [beta * mi + (1 - beta) * gi for mi, gi in zip(m, g)]
+    m = [beta * mi + (1 - beta) * gi for mi, gi in zip(m, g, strict=True)]
     if mode == "global":
       norm = np.sqrt(sum(np.sum(x ** 2) for x in m))
       factors = [np.full(np.shape(x), min(tau / norm, 1.0)) for x in m]
