@@ -6,7 +6,11 @@ import optax
 
 import acclip_optax
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "clipped_sgd", "adam", "adamw", "acclip")
+OPTIMIZERS = ("sgd", "sgd_momentum", "clipped_sgd", "cclip_sgd", "adam",
+              "adamw", "acclip")
+
+# Clippers that ``config.clipper`` chains in front of Adam/AdamW.
+CLIPPERS = ("none", "zclip", "adagc", "autoclip", "spam")
 
 # Peak learning rates used when ``config.learning_rate`` is None. Adam's step
 # is in units of the parameters; ACClip's and clipped SGD's (EMA momentum,
@@ -14,7 +18,7 @@ OPTIMIZERS = ("sgd", "sgd_momentum", "clipped_sgd", "adam", "adamw", "acclip")
 # SGD's. On the smoke BERT run ACClip at 1.0-3.0 matches Adam at 2e-3 (a
 # 4-point sweep, 30 steps); the rest are the usual starting points, untuned.
 DEFAULT_LEARNING_RATES = {
-    "sgd": 0.5, "sgd_momentum": 0.05, "clipped_sgd": 0.5,
+    "sgd": 0.5, "sgd_momentum": 0.05, "clipped_sgd": 0.5, "cclip_sgd": 0.5,
     "adam": 1e-3, "adamw": 1e-3, "acclip": 1.0,
 }
 
@@ -86,6 +90,34 @@ def acclip_port_options(config) -> dict:
           "decay_after_step": True}
 
 
+def _chain_clipper(config, adam_like) -> optax.GradientTransformation:
+  """``adam_like`` behind the clipper named by ``config.clipper``.
+
+  ZClip, AdaGC and AutoClip act on the raw gradient, so they come first.
+  SPAM's clip reads a copy of Adam's second moment: it goes right before
+  ``scale_by_adam`` with Adam's ``b2`` (its docstring), which for the chains
+  here is also first, as nothing precedes ``scale_by_adam`` in optax.adam(w).
+  Each clipper keeps its library defaults (AutoClip: the 10th percentile of
+  its paper); ``config.clipper_warmup_steps`` sets the warm-ups that have one.
+  """
+  kind = config.get("clipper", "none")
+  if kind not in CLIPPERS:
+    raise ValueError(f"clipper={kind!r}; expected one of {CLIPPERS}")
+  if kind == "none":
+    return adam_like
+  warmup = config.get("clipper_warmup_steps", None)
+  kw = {} if warmup is None else {"warmup_steps": int(warmup)}
+  if kind == "zclip":
+    clip = acclip_optax.zclip(**kw)
+  elif kind == "adagc":
+    clip = acclip_optax.adagc(**kw)
+  elif kind == "autoclip":
+    clip = acclip_optax.autoclip(percentile=10.0)
+  else:
+    clip = acclip_optax.spam_clip(b2=config.b2, **kw)
+  return optax.chain(clip, adam_like)
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
   """The optimizer named by ``config.optimizer`` (see :data:`OPTIMIZERS`).
 
@@ -93,7 +125,10 @@ def make_optimizer(config) -> optax.GradientTransformation:
   * ``clipped_sgd``: :func:`acclip_optax.clipped_sgd`, Algorithm 1 of the
     paper, with ``clip_mode`` ``"global"`` (GClip) or ``"coordinate"`` (CClip)
     and threshold ``clip_threshold``.
-  * ``adam`` / ``adamw``: :func:`optax.adam` / :func:`optax.adamw`.
+  * ``cclip_sgd``: ``clipped_sgd`` with ``mode="coordinate"`` (CClip),
+    whatever ``clip_mode`` says.
+  * ``adam`` / ``adamw``: :func:`optax.adam` / :func:`optax.adamw`, behind
+    the clipper ``config.clipper`` (see :data:`CLIPPERS`; default ``"none"``).
   * ``acclip``: :func:`acclip_optax.acclip` (``b1``, ``b2``, ``eps``,
     ``alpha``, decoupled ``weight_decay``; ``acclip_second_moment`` picks the
     printed rule or a PyTorch port, see :func:`acclip_port_options`).
@@ -111,11 +146,17 @@ def make_optimizer(config) -> optax.GradientTransformation:
     opt = acclip_optax.clipped_sgd(
         sched, config.clip_threshold, config.get("momentum", 0.9),
         mode=config.get("clip_mode", "global"), weight_decay=wd)
+  elif name == "cclip_sgd":
+    opt = acclip_optax.clipped_sgd(
+        sched, config.clip_threshold, config.get("momentum", 0.9),
+        mode="coordinate", weight_decay=wd)
   elif name == "adam":
-    opt = optax.adam(sched, b1=config.b1, b2=config.b2, eps=config.eps)
+    opt = _chain_clipper(
+        config, optax.adam(sched, b1=config.b1, b2=config.b2, eps=config.eps))
   elif name == "adamw":
-    opt = optax.adamw(sched, b1=config.b1, b2=config.b2, eps=config.eps,
-                      weight_decay=wd)
+    opt = _chain_clipper(
+        config, optax.adamw(sched, b1=config.b1, b2=config.b2, eps=config.eps,
+                            weight_decay=wd))
   elif name == "acclip":
     opt = acclip_optax.acclip(
         sched, b1=config.b1, b2=config.get("acclip_b2", 0.99),
