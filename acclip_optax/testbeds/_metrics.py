@@ -21,11 +21,30 @@ def _tensorboard_writer(logdir):
   return SummaryWriter(str(logdir))
 
 
+def _json_scalar(value) -> Optional[float]:
+  """``float(value)``, or None (JSON ``null``) when it is None, NaN or inf."""
+  if value is None:
+    return None
+  value = float(np.asarray(value))
+  return value if np.isfinite(value) else None
+
+
+def _drop_torn_last_line(path: pathlib.Path) -> None:
+  """Cuts a last line without its newline (a write interrupted by a kill)."""
+  if not path.exists():
+    return
+  data = path.read_bytes()
+  if data and not data.endswith(b"\n"):
+    path.write_bytes(data[:data.rfind(b"\n") + 1])
+
+
 class MetricWriter:
   """Appends ``{"step": s, name: value, ...}`` lines to ``workdir/metrics.jsonl``.
 
   A resumed run appends again from its checkpoint step, so a step may appear
   twice; readers keep the last line of each step (see :func:`read_metrics`).
+  Non-finite values are written as ``null`` (the file stays strict JSON), and
+  a last line torn by a killed process is dropped when the file is reopened.
   Only process 0 writes.
   """
 
@@ -35,18 +54,19 @@ class MetricWriter:
     self._tb = None
     if self.enabled:
       self.path.parent.mkdir(parents=True, exist_ok=True)
+      _drop_torn_last_line(self.path)
       self._tb = _tensorboard_writer(pathlib.Path(workdir) / "tensorboard")
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     if not self.enabled:
       return
     row = {"step": int(step)}
-    row.update({k: float(np.asarray(v)) for k, v in scalars.items()})
+    row.update({k: _json_scalar(v) for k, v in scalars.items()})
     with open(self.path, "a") as f:
-      f.write(json.dumps(row) + "\n")
+      f.write(json.dumps(row, allow_nan=False) + "\n")
     if self._tb is not None:
       for k, v in row.items():
-        if k != "step":
+        if k != "step" and v is not None:
           self._tb.add_scalar(k, v, step)
       self._tb.flush()
 
@@ -82,7 +102,8 @@ class Progress:
     eta_s = (time.strftime("%H:%M:%S", time.gmtime(eta))
              if np.isfinite(eta) else "?")
     parts = [f"step {step}/{self.total}"]
-    parts += [f"{k} {float(v):.4g}" for k, v in scalars.items()]
+    parts += [f"{k} {float(v):.4g}" if v is not None else f"{k} n/a"
+              for k, v in scalars.items()]
     parts += [f"{rate:.2f} steps/s", f"ETA {eta_s}"]
     line = " | ".join(parts)
     if jax.process_index() == 0:

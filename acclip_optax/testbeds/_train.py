@@ -11,6 +11,13 @@ the dict ``{"step", "params", "rest", "opt_state"}``, which is what is
 sharded, jitted and checkpointed. Dropout keys are ``fold_in(key, step)`` and
 batches a pure function of ``(seed, step)``, so a run resumed from a
 checkpoint replays the uninterrupted run's trajectory.
+
+A step whose loss, gradient or resulting state is not finite leaves the
+state untouched (the batch index still advances), is counted in
+``train_nonfinite_steps``, and ``config.max_nonfinite_steps`` such steps in a
+row stop the run with :class:`NonFiniteTrainingError`; checkpoints therefore
+only ever hold finite states. The config is validated, and compared with the
+work directory's stored one, before any file is written.
 """
 
 import functools
@@ -23,16 +30,53 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from absl import logging
 from flax import nnx
 
 from acclip_optax.testbeds import _checkpoint
+from acclip_optax.testbeds import _curves
 from acclip_optax.testbeds import _metrics
 from acclip_optax.testbeds import _optimizers
 from acclip_optax.testbeds import _sharding
+from acclip_optax.testbeds import _workdir
 from acclip_optax.testbeds import data as data_lib
 from acclip_optax.testbeds import models
 
 TASKS = ("mlm", "classify", "images")
+# Written at the end of a run, from metrics.jsonl (see plot_curves).
+CURVES_FILE = "curves.png"
+
+# Loop fields that must be integers >= 1 and >= 0 (default when absent).
+_POSITIVE_FIELDS = {"batch_size": None, "eval_batch_size": None,
+                    "num_train_steps": None, "log_every_steps": None,
+                    "max_checkpoints_to_keep": 2, "max_nonfinite_steps": 10}
+_NONNEGATIVE_FIELDS = {"eval_every_steps": None, "num_eval_batches": None,
+                       "checkpoint_every_steps": None, "halt_after_steps": 0,
+                       "warmup_steps": None}
+
+
+class NonFiniteTrainingError(RuntimeError):
+  """Training produced only non-finite losses or gradients for too long."""
+
+
+def validate_config(config) -> None:
+  """Raises a one-line ``ValueError`` naming a bad field and what is allowed.
+
+  Checks the task, the loop's integer fields, and builds the optimizer (which
+  checks the optimizer's name, its hyperparameters and that the learning-rate
+  schedule is finite and non-negative). Writes nothing.
+  """
+  if config.get("task") not in TASKS:
+    raise ValueError(f"config.task={config.get('task')!r}; expected one of "
+                     f"{TASKS}")
+  for fields, low in ((_POSITIVE_FIELDS, 1), (_NONNEGATIVE_FIELDS, 0)):
+    for name, default in fields.items():
+      value = config.get(name, default)
+      if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+          or value < low):
+        raise ValueError(f"config.{name}={value!r}; expected an integer >= "
+                         f"{low}")
+  _optimizers.make_optimizer(config)
 
 
 def create_dataset(config):
@@ -145,8 +189,24 @@ def create_train_state(config, dataset, mesh=None):
   return graphdef, tx, state, shardings
 
 
+def _all_finite(tree) -> jax.Array:
+  """True when every floating-point entry of ``tree`` is finite."""
+  ok = jnp.array(True)
+  for x in jax.tree.leaves(tree):
+    if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+      ok = ok & jnp.all(jnp.isfinite(x))
+  return ok
+
+
 def train_step(state, batch, *, graphdef, tx, config, dropout_key):
-  """One optimizer step; returns ``(new_state, metrics)`` (pure, jittable)."""
+  """One optimizer step; returns ``(new_state, metrics)`` (pure, jittable).
+
+  When the loss, a gradient or the updated params/optimizer state/BatchNorm
+  statistics are not all finite, ``params``, ``rest`` and ``opt_state`` are
+  returned unchanged (as :func:`optax.apply_if_finite` would, but checking the
+  loss and the whole new state too) and ``metrics["nonfinite"]`` is 1; the
+  step counter, which indexes the batches, advances either way.
+  """
   key = jax.random.fold_in(dropout_key, state["step"])
 
   def loss_fn(params, rest):
@@ -160,9 +220,18 @@ def train_step(state, batch, *, graphdef, tx, config, dropout_key):
       state["params"], state["rest"])
   updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
   params = optax.apply_updates(state["params"], updates)
-  new_state = {"step": state["step"] + 1, "params": params, "rest": rest,
-               "opt_state": opt_state}
-  metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+  finite = (jnp.isfinite(loss) & _all_finite(grads) & _all_finite(params)
+            & _all_finite(opt_state) & _all_finite(rest))
+
+  def keep_if_finite(new, old):
+    return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+
+  new_state = {"step": state["step"] + 1,
+               "params": keep_if_finite(params, state["params"]),
+               "rest": keep_if_finite(rest, state["rest"]),
+               "opt_state": keep_if_finite(opt_state, state["opt_state"])}
+  metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
+                 nonfinite=jnp.logical_not(finite).astype(jnp.int32))
   return new_state, metrics
 
 
@@ -206,35 +275,87 @@ def _maybe_initialize_distributed(config):
         raise
 
 
+def _train_row(fetched, lr: float) -> Dict[str, Any]:
+  """The logged train metrics of the steps in ``fetched`` (finite steps only)."""
+  ok = [m for _, m in fetched if not m["nonfinite"]]
+  row = {"train_loss": None, "train_accuracy": None, "train_grad_norm": None,
+         "train_nonfinite_steps": len(fetched) - len(ok), "learning_rate": lr}
+  if ok:
+    row["train_loss"] = float(np.mean([m["loss"] for m in ok]))
+    row["train_accuracy"] = float(np.sum([m["correct_sum"] for m in ok])
+                                  / max(np.sum([m["count"] for m in ok]), 1.0))
+    row["train_grad_norm"] = float(ok[-1]["grad_norm"])
+  return row
+
+
+def _finite_or_none(summary):
+  return {k: (v if not isinstance(v, float) or np.isfinite(v) else None)
+          for k, v in summary.items()}
+
+
 def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   """Trains ``config.task`` for ``config.num_train_steps`` steps in ``workdir``.
 
   Writes ``config.json``, ``metrics.jsonl`` (``train_*``/``eval_*``,
-  ``steps_per_second``, ``tokens_per_second`` or ``images_per_second``) and
-  Orbax checkpoints; resumes from the newest checkpoint in ``workdir``.
-  ``config.halt_after_steps > 0`` stops after that step without a final
-  checkpoint, as a run killed there would (for the resume test).
+  ``steps_per_second``, ``tokens_per_second`` or ``images_per_second``),
+  Orbax checkpoints and, at the end, ``curves.png`` (:func:`plot_curves`); resumes from the newest checkpoint in ``workdir`` that
+  restores. ``config.halt_after_steps > 0`` stops after that step without a
+  final checkpoint, as a run killed there would (for the resume test).
+
+  Before writing anything it validates the config (``ValueError``), compares
+  it with the work directory's ``config.json``
+  (:class:`~acclip_optax.testbeds._workdir.ConfigMismatchError`) and checks
+  that checkpoints can be written (:class:`_checkpoint.CheckpointError`).
+  Raises :class:`NonFiniteTrainingError` after
+  ``config.max_nonfinite_steps`` non-finite steps in a row.
 
   Returns a summary dict: the first and last logged train loss, the last eval
   metrics, and the per-step train losses of this invocation.
   """
   _maybe_initialize_distributed(config)
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  if jax.process_index() == 0:
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-
-  dataset = create_dataset(config)
+  validate_config(config)
   mesh = _sharding.make_mesh(config.get("num_devices", 0))
   if config.batch_size % mesh.size or config.eval_batch_size % mesh.size:
     raise ValueError(f"batch_size={config.batch_size} and eval_batch_size="
                      f"{config.eval_batch_size} must be divisible by the "
                      f"{mesh.size} devices")
+  workdir = pathlib.Path(workdir)
+  changes = _workdir.check_config(workdir, config)
+  dataset = create_dataset(config)
+  _checkpoint.check_writable(workdir / "checkpoints")
+  if jax.process_index() == 0:
+    _workdir.write_config(workdir, config, changes)
+
   batch_sharding = _sharding.batch_sharding(mesh)
   graphdef, tx, state, shardings = create_train_state(config, dataset, mesh)
 
   ckpt = _checkpoint.Checkpointer(workdir, config.checkpoint_every_steps,
                                   config.get("max_checkpoints_to_keep", 2))
+  writer = _metrics.MetricWriter(workdir)
+  try:
+    summary = _train_loop(config, workdir, dataset, mesh, batch_sharding,
+                          graphdef, tx, state, shardings, ckpt, writer)
+  except BaseException:
+    ckpt.abandon()
+    writer.close()
+    raise
+  if jax.process_index() == 0:
+    written = "metrics.jsonl, checkpoints/"
+    try:
+      _curves.plot_curves([workdir], workdir / CURVES_FILE)
+      written += f", {CURVES_FILE}"
+    except ImportError:  # matplotlib is optional for the loop itself
+      logging.warning("matplotlib is not installed; no %s", CURVES_FILE)
+    print(json.dumps(_finite_or_none(
+        {k: v for k, v in summary.items() if k != "train_losses"})),
+          flush=True)
+    print(f"wrote {written} to {workdir}", flush=True)
+  return summary
+
+
+def _train_loop(config, workdir, dataset, mesh, batch_sharding, graphdef, tx,
+                state, shardings, ckpt, writer):
+  """The steps of :func:`train_and_evaluate`; closes ``ckpt`` and ``writer``."""
   restored = ckpt.restore_latest(
       _checkpoint.abstract_like(state, shardings))
   if restored is not None:
@@ -250,15 +371,18 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   p_eval = jax.jit(functools.partial(eval_step, graphdef=graphdef,
                                      config=config))
 
-  writer = _metrics.MetricWriter(workdir)
   progress = _metrics.Progress(start_step, config.num_train_steps)
   num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  print(f"{dataset.describe()}; model {config.task}/{config.model_size} "
-        f"{num_params:,} params; optimizer {config.optimizer}; "
-        f"{mesh.size} device(s); starting at step {start_step}", flush=True)
+  if jax.process_index() == 0:
+    print(f"{dataset.describe()}; model {config.task}/{config.model_size} "
+          f"{num_params:,} params; optimizer {config.optimizer}; "
+          f"{mesh.size} device(s); starting at step {start_step}", flush=True)
 
+  schedule = _optimizers.make_schedule(config)
+  max_nonfinite = config.get("max_nonfinite_steps", 10)
   losses, logged, last_eval = {}, [], {}
   pending, unit_name, units = [], None, 0.0
+  nonfinite_run = []   # steps of the current run of non-finite steps
   t_last, step_last = time.time(), start_step
   halt = config.get("halt_after_steps", 0)
   step = start_step
@@ -280,38 +404,40 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
       pending = []
       for s, m in fetched:
         losses[s] = float(m["loss"])
+        nonfinite_run = nonfinite_run + [s] if m["nonfinite"] else []
       now = time.time()
       dt = now - t_last
-      row = {"train_loss": float(np.mean([m["loss"] for _, m in fetched])),
-             "train_accuracy": float(
-                 np.sum([m["correct_sum"] for _, m in fetched])
-                 / max(np.sum([m["count"] for _, m in fetched]), 1.0)),
-             "train_grad_norm": float(fetched[-1][1]["grad_norm"]),
-             "learning_rate": float(
-                 _optimizers.make_schedule(config)(step - 1))}
+      row = _train_row(fetched, float(schedule(step - 1)))
       if step > step_last and dt > 0:
         row["steps_per_second"] = (step - step_last) / dt
         row[unit_name] = units / dt
       t_last, step_last, units = now, step, 0.0
       writer.write(step, row)
-      logged.append((step, row["train_loss"]))
+      if row["train_loss"] is not None:
+        logged.append((step, row["train_loss"]))
       progress.report(step, {"loss": row["train_loss"]})
+      if len(nonfinite_run) >= max_nonfinite:
+        raise NonFiniteTrainingError(
+            f"training diverged: the loss or gradient was NaN/Inf in "
+            f"{len(nonfinite_run)} steps in a row (steps {nonfinite_run[0]}-"
+            f"{nonfinite_run[-1]}, config.max_nonfinite_steps="
+            f"{max_nonfinite}); their updates were skipped, so the "
+            f"checkpoints in {ckpt.directory} hold finite states (latest: "
+            f"step {ckpt.latest_step()}). Lower the learning rate "
+            f"(config.learning_rate={_optimizers.learning_rate(config):g}) "
+            "or clip the gradients (config.grad_clip_norm).")
+      ckpt.check()
     if (config.eval_every_steps and step % config.eval_every_steps == 0) or (
         is_last and config.eval_every_steps):
       last_eval = evaluate(state, dataset, config, p_eval, batch_sharding)
       writer.write(step, last_eval)
       progress.report(step, last_eval)
     if halt and step == halt:
-      ckpt.manager.wait_until_finished()
       break
     ckpt.maybe_save(step, state, force=is_last)
   ckpt.close()
   writer.close()
-  summary = {"start_step": start_step, "end_step": step,
-             "first_train_loss": logged[0][1] if logged else None,
-             "last_train_loss": logged[-1][1] if logged else None,
-             "train_losses": losses, **last_eval}
-  if jax.process_index() == 0:
-    print(json.dumps({k: v for k, v in summary.items()
-                      if k != "train_losses"}), flush=True)
-  return summary
+  return {"start_step": start_step, "end_step": step,
+          "first_train_loss": logged[0][1] if logged else None,
+          "last_train_loss": logged[-1][1] if logged else None,
+          "train_losses": losses, **last_eval}

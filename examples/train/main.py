@@ -2,7 +2,16 @@
 
 python examples/train/main.py --config=examples/train/configs/bert_tiny.py \
   --config.optimizer=acclip --workdir=/tmp/bert
+
+The console gets progress, metrics and where the files went; third-party INFO
+logs (Orbax's per-save lines, JAX's backend probing) are hidden unless
+``--verbosity=0``. A mistake in the config, an unwritable or unreadable
+checkpoint directory, a changed config in an old workdir, missing data, or a
+diverged run (NaN/Inf) ends with one ``error: ...`` line and exit code 1
+(``--traceback`` shows the traceback too).
 """
+
+import sys
 
 from absl import app
 from absl import flags
@@ -10,20 +19,39 @@ from absl import logging
 from ml_collections import config_flags
 
 import train
+from acclip_optax.testbeds import CheckpointError
+from acclip_optax.testbeds import NonFiniteTrainingError
+from acclip_optax.testbeds.data import DatasetMissingError
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Directory for metrics and checkpoints.")
+flags.DEFINE_bool("traceback", False,
+                  "On an error, show the traceback, not only its message.")
 config_flags.DEFINE_config_file(
     "config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
+
+# What a user can cause and fix: reported as one line, not a traceback.
+# (ConfigMismatchError is a ValueError; its message lists the changed fields.)
+USER_ERRORS = (ValueError, CheckpointError, NonFiniteTrainingError,
+               DatasetMissingError)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Too many command-line arguments.")
-  logging.info("workdir: %s", FLAGS.workdir)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if not FLAGS["verbosity"].present:
+    # Orbax logs ~85 INFO lines per save and JAX one per backend it cannot
+    # load (TPU on a CPU machine): none of it is for the person at the console.
+    logging.set_verbosity(logging.WARNING)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except USER_ERRORS as e:
+    if FLAGS.traceback:
+      raise
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

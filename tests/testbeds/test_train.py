@@ -63,6 +63,7 @@ def test_bert_smoke_trains_on_brown_and_loss_falls(bert_run):
   assert all(r["steps_per_second"] > 0 for r in train_rows)
   assert json.loads((workdir / "config.json").read_text())["task"] == "mlm"
   assert (workdir / "checkpoints" / "30").exists()
+  assert (workdir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_resume_after_kill_reproduces_the_uninterrupted_run(bert_run,
@@ -81,6 +82,10 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(bert_run,
                              [want[s] for s in sorted(got)], rtol=1e-5)
   np.testing.assert_allclose(resumed["eval_loss"], full["eval_loss"],
                              rtol=1e-5)
+  # halt_after_steps cannot change the trajectory: allowed, and recorded.
+  history = [json.loads(l) for l in (tmp_path / "config_history.jsonl")
+             .read_text().splitlines()]
+  assert [h["changes"] for h in history] == [{"halt_after_steps": [15, 0]}]
 
 
 def test_resnet_smoke_trains_on_fashion_mnist_and_loss_falls(tmp_path):

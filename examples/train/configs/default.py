@@ -70,6 +70,15 @@ def get_config():
   # Stop after this step without a final checkpoint, as a killed run would
   # (0: off); used to test resumption.
   config.halt_after_steps = 0
+  # A step whose loss or gradient is NaN/Inf is skipped (params and optimizer
+  # state kept); this many such steps in a row stop the run with an error
+  # (checked at each log step). Integer >= 1.
+  config.max_nonfinite_steps = 10
+  # Rerunning a workdir with a config that changes the trajectory (anything
+  # but the logging/eval/checkpoint/halt fields, and num_train_steps under a
+  # constant schedule) is refused unless this is True; accepted changes are
+  # recorded in the workdir's config_history.jsonl.
+  config.allow_config_change = False
 
   # Devices on the data axis of the mesh (0: all devices of all processes).
   config.num_devices = 0
