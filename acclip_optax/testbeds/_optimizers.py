@@ -57,9 +57,30 @@ def make_schedule(config) -> optax.Schedule:
     raise ValueError(f"lr_schedule={kind!r}; expected constant, linear or "
                      "cosine")
   if warmup <= 0:
-    return decay
-  return optax.join_schedules(
-      [optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
+    sched = decay
+  else:
+    sched = optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
+  _check_schedule(sched, config, lr)
+  return sched
+
+
+def _check_schedule(sched, config, lr) -> None:
+  """Refuses a schedule that is negative or not finite where it is probed.
+
+  Probes step 0, the end of the warmup, the middle and the last steps: the
+  schedules here are piecewise linear or cosine, so their extremes lie there.
+  """
+  n = max(int(config.num_train_steps), 1)
+  steps = sorted({0, max(int(config.warmup_steps), 0), n // 2, n - 1, n})
+  for step in steps:
+    value = float(sched(step))
+    if not value >= 0.0 or value == float("inf"):
+      raise ValueError(
+          f"learning_rate={lr!r} (end_lr_factor="
+          f"{config.get('end_lr_factor', 0.0)!r}, lr_schedule="
+          f"{config.get('lr_schedule', 'linear')!r}) gives the learning rate "
+          f"{value!r} at step {step}; expected finite values >= 0")
 
 
 ACCLIP_SECOND_MOMENTS = ("none", "raw", "debiased")
