@@ -26,7 +26,7 @@ include compilation. Both frameworks are held to the same CPU threads
 (``--threads``: the process is pinned to that many cores and
 ``torch.set_num_threads`` is set).
 
-  python benchmarks/testbed_speed.py --quick            # < 2 min on 2 cores
+  python benchmarks/testbed_speed.py --quick            # ~2 min, idle 2 cores
   python benchmarks/testbed_speed.py --out DIR          # the full run
 
 Writes ``DIR/testbed_speed.json`` and ``DIR/testbed_speed.md`` (default
@@ -381,7 +381,11 @@ def bench_testbed(name, config, data, batch_size, n_batches, peak, torch,
     units, unit = batch_size, "images/s"
     peer_builder = _peer_resnet
   xla = ours.xla_flops()
-  log(f"{name}: compiled; XLA counts {xla / 1e9:.2f} GFLOP per step")
+  log(f"{name}: compiled; XLA counts {xla / 1e9:.2f} GFLOP per step, the "
+      f"architecture {flops / 1e9:.2f}")
+  if not 0.85 < xla / flops < 1.15:  # padding taps and elementwise work only
+    log(f"WARNING: {name}: XLA's FLOP count is {xla / flops:.2f}x the "
+        "architecture's; the MFU column rests on the latter")
   fns = {"ours": ours}
   peer_params = None
   if torch is not None:
@@ -392,6 +396,7 @@ def bench_testbed(name, config, data, batch_size, n_batches, peak, torch,
       f"{warmup} warm-up + {rounds} timed rounds of {list(fns)}")
   med, samples = alternate(fns, rounds, warmup)
   out = {"params": int(ours.num_params), "peer_params": peer_params,
+         "samples_s": samples,
          "flops_per_step": flops, "xla_flops_per_step": xla,
          "xla_over_counted": xla / flops, "unit": unit,
          "units_per_step": units, "step_s": med, "spread": {
@@ -468,7 +473,7 @@ def bench_share(name, config, data, batch_size, rounds, warmup,
       f"{k} {med[k] * 1e3:.1f} ms ({share[k]:.1%})" for k in SHARE_OPTIMIZERS))
   return {"params": int(n), "batch": batch_size, "step_s": med,
           "spread": {k: spread(v) for k, v in samples.items()},
-          "share": share}
+          "samples_s": samples, "share": share}
 
 
 # ------------------------------------------------------------- report ---
@@ -595,7 +600,7 @@ def main(argv=None):
     base.model_size = "base-12"
     result["share"][f"bert_base12 (batch {base_batch})"] = bench_share(
         "bert_base12", base, bert_data, base_batch,
-        max(2, rounds // 2), 1, vocab_size=30522)
+        max(3, rounds // 2), 1, vocab_size=30522)
   result["load_average_end"] = os.getloadavg()
   text = table(result)
   (out_dir / "testbed_speed.json").write_text(json.dumps(result, indent=2))
