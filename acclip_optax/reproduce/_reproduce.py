@@ -15,6 +15,8 @@ from acclip_optax.reproduce._runner import Runner
 # Row name -> (row function, planned cost in runner units of its config).
 ROWS: Dict[str, tuple] = {
     "bert": (_rows_training.bert_row, _rows_training.planned_units),
+    "acclip_ports": (_rows_training.acclip_ports_row,
+                     _rows_training.planned_units_ports),
     "resnet": (_rows_training.resnet_row, _rows_training.planned_units),
     "noise": (_rows_noise.noise_row, _rows_noise.planned_units_noise),
     "ablations": (_rows_noise.ablation_row,

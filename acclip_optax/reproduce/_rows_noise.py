@@ -65,6 +65,17 @@ def measure(train_config: Any, settings: Any, checkpoint_dir=None,
   return fn
 
 
+def check_settings(s: Any) -> None:
+  """Clear errors for sampling settings the scaling test cannot use."""
+  if s.num_samples < 32:
+    raise ValueError(f"noise settings num_samples={s.num_samples}; expected "
+                     ">= 32 (the scaling test needs two blocks of 8 paired "
+                     "draws)")
+  if len(s.seeds) < 2:
+    raise ValueError(f"noise settings seeds={tuple(s.seeds)}; expected at "
+                     "least 2 model seeds (CIs are bootstraps over seeds)")
+
+
 def _units(settings: Any) -> float:
   return float(settings.units_per_measurement)
 
@@ -113,6 +124,7 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
               num_resamples: int, seed: int, bert_cfg: Any = None) -> dict:
   """Row 4: BERT vs ResNet noise at init, per group, during training."""
   s = row_cfg.settings
+  check_settings(s)
   seeds = list(s.seeds)
   kw = dict(num_resamples=num_resamples, seed=seed)
   init = {}
@@ -245,6 +257,7 @@ def ablation_row(runner, row_cfg: Any, workdir, *, preset: str,
                  num_resamples: int, seed: int) -> dict:
   """Row 5 (Fig. 4): attention on/off, text or Gaussian input, at init."""
   s = row_cfg.settings
+  check_settings(s)
   seeds = list(s.seeds)
   variants = {"attention, text": dict(attention=True, gaussian_input=False),
               "attention, Gaussian input": dict(attention=True,

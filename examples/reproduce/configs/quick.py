@@ -45,6 +45,18 @@ def get_config() -> ml_collections.ConfigDict:
       adamw=(3e-4, 1e-3, 3e-3, 1e-2), acclip=(0.1, 0.3, 1.0, 3.0)))
   config.bert.num_seeds = 3  # Seeds at the chosen rate.
 
+  # Row 2: ACClip as printed (row 1's runs) and as ported (MLPerf, port B).
+  config.rows = ("bert", "acclip_ports", "resnet", "noise", "ablations",
+                 "theory")  # Rows to run, in order.
+  config.acclip_ports = ml_collections.ConfigDict()
+  config.acclip_ports.train = config.bert.train  # Row 1's testbed config.
+  config.acclip_ports.paper_learning_rate = 1e-4  # The paper's ACClip rate.
+  # The printed rule's grid (row 1's, so its runs are shared).
+  config.acclip_ports.printed_learning_rates = config.bert.learning_rates.acclip
+  # The ported rule's grid (unit-free updates, Adam-like rates).
+  config.acclip_ports.ported_learning_rates = (1e-4, 3e-4, 1e-3, 3e-3)
+  config.acclip_ports.num_seeds = 3  # Seeds at each chosen rate.
+
   # Row 3: the micro ResNet, 4-point grids, 3 seeds.
   resnet = config.resnet.train
   resnet.num_train_steps = 150  # Optimizer steps per run.
