@@ -27,5 +27,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.bert.learning_rates.adamw = (1e-4, 3e-4, 1e-3, 3e-3)  # AdamW grid.
   config.bert.num_seeds = 3  # Seeds at the chosen rate.
   config.noise.bert_train = bert  # BERT measured.
+  config.acclip_ports.train = bert  # Row 1's testbed config.
   config.ablations.train = bert  # BERT measured.
   return config

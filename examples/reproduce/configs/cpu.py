@@ -25,6 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   bert.eval_every_steps = 500  # Evaluation interval.
   bert.checkpoint_every_steps = 666  # Checkpoints near 1/3, 2/3 and the end.
   config.bert.num_seeds = 5  # Seeds at the chosen rate.
+  config.acclip_ports.num_seeds = 5  # Seeds at each chosen rate.
+  # The ported rule's grid, 4 points as row 1's.
+  config.acclip_ports.ported_learning_rates = (1e-4, 3e-4, 1e-3, 3e-3)
 
   resnet = config.resnet.train
   resnet.model_size = "small"  # ResNet-20-style, 272k params.
@@ -44,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
     row.settings.num_coordinates = 32  # Coordinates per parameter group.
     row.settings.units_per_measurement = 1000  # ETA units per measurement.
   config.noise.bert_train = bert  # BERT measured.
+  config.acclip_ports.train = bert  # Row 1's testbed config.
   config.ablations.train = bert  # BERT measured.
   config.noise.resnet_train = resnet  # ResNet measured.
 
