@@ -66,7 +66,7 @@ def effect(a: Sequence[float], b: Sequence[float], direction: str, *,
 def exact_effect(value: float, direction: str) -> tuple:
   """A deterministic quantity (no sampling): its interval is the point."""
   est = evidence.Estimate(float(value), float(value), float(value))
-  return est, evidence.effect_verdict(est, direction), "exact (no sampling)"
+  return est, evidence.effect_verdict(est, direction), "exact, no sampling"
 
 
 def rate(est_dict: dict, predicted: float) -> tuple:
