@@ -466,6 +466,10 @@ def bench_share(name, config, data, batch_size, rounds, warmup,
 
     fns[opt_name] = run
   n = sum(x.size for x in jax.tree.leaves(params))
+  # One more warm-up round than asked: with one, every update's first timed
+  # call was a 10-100x outlier (not a recompilation: the jit cache holds one
+  # entry), which a median of few rounds does not reject.
+  warmup += 1
   log(f"share {name}: {n:,} params; {warmup} warm-up + {rounds} timed rounds")
   med, samples = alternate(fns, rounds, warmup)
   share = {k: med[k] / (med["grad"] + med[k]) for k in SHARE_OPTIMIZERS}
