@@ -3,7 +3,7 @@
 python examples/reproduce/main.py --config=examples/reproduce/configs/quick.py \
   --workdir=runs/repro
 
-Sized for about 20 minutes on an idle 2-core CPU: estimated from measured
+Sized for 20-25 minutes on an idle 2-core CPU: estimated from measured
 CPU time per run (about 15 s to compile a new training step, 0.06 s per
 tiny-BERT step at sequence length 64 and batch 16); see the closing note of
 issue 10 for the measured wall time. Seeds are few and runs short, so rows whose CI is too wide say
