@@ -139,3 +139,37 @@ def test_spikes_hit_about_three_steps_per_run():
 def test_bad_arguments_are_named(kwargs, match, tmp_path):
   with pytest.raises(ValueError, match=match):
     which_clipper.run(out_dir=str(tmp_path), **kwargs)
+
+
+@pytest.mark.parametrize("method, state_type", [
+    ("adamw_zclip", "ZClipState"), ("adamw_adagc", "AdaGCState"),
+    ("adamw_autoclip", "AutoClipState"), ("adamw_spam", "SpamClipState"),
+])
+def test_testbed_clippers_run_in_front_of_adamw(method, state_type):
+  import acclip_optax  # pylint: disable=g-import-not-at-top
+  from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
+  config = which_clipper.testbed_config("bert", method, 1e-3, 0, 10)
+  state = testbeds.make_optimizer(config).init({"w": np.zeros(3, np.float32)})
+  assert isinstance(state[0], getattr(acclip_optax, state_type))
+  plain = which_clipper.testbed_config("bert", "adamw", 1e-3, 0, 10)
+  assert not isinstance(
+      testbeds.make_optimizer(plain).init({"w": np.zeros(3)})[0],
+      getattr(acclip_optax, state_type))
+
+
+@pytest.mark.parametrize("method", ["gclip_sgd", "cclip_sgd"])
+def test_testbed_clipped_sgd_first_step_by_hand(method):
+  # Algorithm 1: m_1 = (1 - 0.9) g, then clip m_1 at tau = 1 (global norm or
+  # per coordinate); learning rate 1, no warm-up.
+  from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
+  config = which_clipper.testbed_config("resnet", method, 1.0, 0, 10)
+  config.warmup_steps = 0
+  config.lr_schedule = "constant"
+  tx = testbeds.make_optimizer(config)
+  params = {"w": np.zeros(2, np.float32)}
+  g = np.array([30.0, 0.5])
+  updates, _ = tx.update({"w": g.astype(np.float32)}, tx.init(params), params)
+  m = 0.1 * g
+  want = (m / max(np.linalg.norm(m), 1.0) if method == "gclip_sgd"
+          else np.clip(m, -1.0, 1.0))
+  np.testing.assert_allclose(np.asarray(updates["w"]), -want, rtol=1e-5)
