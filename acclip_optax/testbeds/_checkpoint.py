@@ -66,7 +66,7 @@ def _restored_step_ok(state, step: int) -> Optional[str]:
 
 
 class Checkpointer:
-  """Saves ``{"step", "params", "rest", "opt_state"}`` under ``workdir/checkpoints``.
+  """Saves the train state dict under ``workdir/checkpoints``.
 
   ``restore_latest(abstract_state)`` returns the newest saved state that
   restores, with the shardings of ``abstract_state`` (a tree of

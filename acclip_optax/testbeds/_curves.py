@@ -63,7 +63,7 @@ def plot_curves(workdirs: Sequence, path, *,
   FigureCanvasAgg(fig)
   ax_loss, ax_acc = fig.subplots(1, 2)
   colors = [f"C{i % 10}" for i in range(len(workdirs))]
-  for workdir, label, color in zip(workdirs, labels, colors):
+  for workdir, color in zip(workdirs, colors, strict=True):
     metrics = _metrics.read_metrics(workdir)
     for ax, kind in ((ax_loss, "loss"), (ax_acc, "accuracy")):
       ax.plot(*_series(metrics, f"train_{kind}"), color=color, lw=1.5)
@@ -75,8 +75,8 @@ def plot_curves(workdirs: Sequence, path, *,
              title="accuracy")
   for ax in (ax_loss, ax_acc):
     ax.grid(alpha=0.3)
-  runs = [Line2D([], [], color=c, lw=2, label=l)
-          for c, l in zip(colors, labels)]
+  runs = [Line2D([], [], color=c, lw=2, label=text)
+          for c, text in zip(colors, labels, strict=True)]
   kinds = [Line2D([], [], color="0.3", lw=1.5, label="train (mean per log "
                   "interval)"),
            Line2D([], [], color="0.3", ls="--", marker="o", ms=4,

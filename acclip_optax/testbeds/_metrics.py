@@ -1,4 +1,4 @@
-"""Metrics as JSON lines (and TensorBoard where installed), and a progress line."""
+"""Metrics as JSON lines (and TensorBoard where installed), progress lines."""
 
 import json
 import pathlib
@@ -39,7 +39,7 @@ def _drop_torn_last_line(path: pathlib.Path) -> None:
 
 
 class MetricWriter:
-  """Appends ``{"step": s, name: value, ...}`` lines to ``workdir/metrics.jsonl``.
+  """Appends ``{"step": s, name: value, ...}`` lines to ``metrics.jsonl``.
 
   A resumed run appends again from its checkpoint step, so a step may appear
   twice; readers keep the last line of each step (see :func:`read_metrics`).

@@ -17,7 +17,7 @@ DATA_AXIS = "data"
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
-  """A 1-D ``("data",)`` mesh over the first ``num_devices`` (0: all) devices."""
+  """A 1-D ``("data",)`` mesh over the first ``num_devices`` (0: all)."""
   devices = jax.devices()
   if num_devices:
     devices = devices[:num_devices]

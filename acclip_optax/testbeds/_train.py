@@ -154,7 +154,7 @@ def task_loss(model, batch, config, *, train: bool, rngs=None,
 
 
 def merge_model(graphdef, params, rest):
-  """The NNX model from its graph and the pure-dict ``params``/``rest`` trees."""
+  """The NNX model from its graph and the pure-dict params/rest trees."""
   return nnx.merge(graphdef, nnx.State(params), nnx.State(rest))
 
 
@@ -248,7 +248,8 @@ def _batch_units(config, batch) -> Tuple[str, float]:
   return "tokens_per_second", float(np.sum(batch["attention_mask"]))
 
 
-def evaluate(state, dataset, config, eval_fn, batch_sharding) -> Dict[str, float]:
+def evaluate(state, dataset, config, eval_fn,
+             batch_sharding) -> Dict[str, float]:
   """``eval_loss`` and ``eval_accuracy`` over the validation/test batches."""
   totals = None
   for host_batch in dataset.eval_batches(config.eval_batch_size,
@@ -276,7 +277,7 @@ def _maybe_initialize_distributed(config):
 
 
 def _train_row(fetched, lr: float) -> Dict[str, Any]:
-  """The logged train metrics of the steps in ``fetched`` (finite steps only)."""
+  """Logged train metrics of the steps in ``fetched`` (finite steps only)."""
   ok = [m for _, m in fetched if not m["nonfinite"]]
   row = {"train_loss": None, "train_accuracy": None, "train_grad_norm": None,
          "train_nonfinite_steps": len(fetched) - len(ok), "learning_rate": lr}
@@ -298,9 +299,10 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
 
   Writes ``config.json``, ``metrics.jsonl`` (``train_*``/``eval_*``,
   ``steps_per_second``, ``tokens_per_second`` or ``images_per_second``),
-  Orbax checkpoints and, at the end, ``curves.png`` (:func:`plot_curves`); resumes from the newest checkpoint in ``workdir`` that
-  restores. ``config.halt_after_steps > 0`` stops after that step without a
-  final checkpoint, as a run killed there would (for the resume test).
+  Orbax checkpoints and, at the end, ``curves.png`` (:func:`plot_curves`);
+  resumes from the newest checkpoint in ``workdir`` that restores.
+  ``config.halt_after_steps > 0`` stops after that step without a final
+  checkpoint, as a run killed there would (for the resume test).
 
   Before writing anything it validates the config (``ValueError``), compares
   it with the work directory's ``config.json``

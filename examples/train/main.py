@@ -42,8 +42,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Too many command-line arguments.")
   if not FLAGS["verbosity"].present:
-    # Orbax logs ~85 INFO lines per save and JAX one per backend it cannot
-    # load (TPU on a CPU machine): none of it is for the person at the console.
+    # Orbax logs dozens of INFO lines per save and JAX one per backend it
+    # cannot load (TPU on a CPU machine): none of it is for the person at the
+    # console.
     logging.set_verbosity(logging.WARNING)
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

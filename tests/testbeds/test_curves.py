@@ -1,4 +1,4 @@
-"""plot_curves: loss/accuracy PNG from runs' metrics.jsonl (issue 13 item 10)."""
+"""plot_curves: loss/accuracy PNG from metrics.jsonl (issue 13 item 10)."""
 
 import json
 

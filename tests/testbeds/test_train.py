@@ -55,7 +55,7 @@ def test_bert_smoke_trains_on_brown_and_loss_falls(bert_run):
   first, last = _falls(summary["train_losses"])
   assert last < first - 0.3, (first, last)
   assert summary["eval_loss"] < first
-  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text()
+  rows = [json.loads(r) for r in (workdir / "metrics.jsonl").read_text()
           .splitlines()]
   assert any("eval_loss" in r for r in rows)
   train_rows = [r for r in rows if "train_loss" in r]
@@ -83,7 +83,7 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(bert_run,
   np.testing.assert_allclose(resumed["eval_loss"], full["eval_loss"],
                              rtol=1e-5)
   # halt_after_steps cannot change the trajectory: allowed, and recorded.
-  history = [json.loads(l) for l in (tmp_path / "config_history.jsonl")
+  history = [json.loads(h) for h in (tmp_path / "config_history.jsonl")
              .read_text().splitlines()]
   assert [h["changes"] for h in history] == [{"halt_after_steps": [15, 0]}]
 
@@ -94,7 +94,7 @@ def test_resnet_smoke_trains_on_fashion_mnist_and_loss_falls(tmp_path):
   first, last = _falls(summary["train_losses"])
   assert last < first - 0.05, (first, last)
   assert summary["eval_accuracy"] > 0.15
-  rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text()
+  rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text()
           .splitlines()]
   assert all(r["images_per_second"] > 0 for r in rows if "train_loss" in r)
 
@@ -130,7 +130,8 @@ def test_noise_sources_hand_over_real_models():
   np.testing.assert_array_equal(batch["image"], again["image"])
   assert batch["image"].shape == (4, 28, 28, 1)
   loss_fn = jax.jit(src.loss_fn)
-  one = [float(loss_fn(src.params, jax.tree.map(lambda x: x[i:i + 1], batch)))
+  one = [float(loss_fn(src.params,
+                       jax.tree.map(lambda x, i=i: x[i:i + 1], batch)))
          for i in range(4)]   # per-example losses average to the batch loss
   np.testing.assert_allclose(float(loss_fn(src.params, batch)), np.mean(one),
                              rtol=1e-5)
@@ -180,7 +181,7 @@ def test_eight_device_data_parallel_step_equals_one_device():
       [sys.executable, "-c", _EIGHT_DEVICES, str(EXAMPLE_DIR)],
       capture_output=True, text=True, env=env, timeout=600, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
+  line = [t for t in proc.stdout.splitlines() if t.startswith("RESULT")][0]
   out = json.loads(line[len("RESULT"):])
   for name in ("dp8", "fsdp8"):
     np.testing.assert_allclose(out[name]["losses"], out["one"]["losses"],

@@ -114,10 +114,11 @@ def _run(workdir, env, moment=None, rng=None, timeout=300):
 def _strict_rows(path):
   def refuse(name):
     raise ValueError(f"bare {name}")
-  return [json.loads(l, parse_constant=refuse)
-          for l in path.read_text().splitlines()]
+  return [json.loads(line, parse_constant=refuse)
+          for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_kill9_at_random_moments_then_resume_matches_uninterrupted(
     tmp_path):
   env = _env(tmp_path / "jax_cache")
@@ -127,8 +128,8 @@ def test_kill9_at_random_moments_then_resume_matches_uninterrupted(
   # Item 13.5: the console holds progress lines only (no Orbax INFO, no TPU
   # backend probe), one per logged step and one for the evaluation.
   # (Matplotlib's one-time font-cache notice on a fresh machine aside.)
-  err = [l for l in ref["err"] if "building the font cache" not in l]
-  assert all(_PROGRESS.match(l) for l in err), err[:5]
+  err = [e for e in ref["err"] if "building the font cache" not in e]
+  assert all(_PROGRESS.match(e) for e in err), err[:5]
   assert len(err) == NUM_STEPS + 1
   assert ref["out"][-1] == f"wrote metrics.jsonl, checkpoints/, curves.png " \
       f"to {ref_dir}"
