@@ -59,6 +59,7 @@ def resumed(workdir, halted):
   return doc, (workdir / "report.md").read_text(), lines
 
 
+@pytest.mark.extended
 def test_rerun_skips_the_finished_run(halted, resumed):
   done, mtime = halted
   doc, _, lines = resumed
@@ -70,6 +71,7 @@ def test_rerun_skips_the_finished_run(halted, resumed):
   assert sum("ETA" in l for l in lines) >= doc["runs"]["run"]
 
 
+@pytest.mark.extended
 def test_third_invocation_runs_nothing_and_writes_the_same_report(
     workdir, resumed):
   _, report, _ = resumed
@@ -80,6 +82,7 @@ def test_third_invocation_runs_nothing_and_writes_the_same_report(
   assert strip((workdir / "report.md").read_text()) == strip(report)
 
 
+@pytest.mark.extended
 def test_report_starts_with_the_claims_table(resumed):
   doc, report, _ = resumed
   lines = report.splitlines()
@@ -112,6 +115,7 @@ def _json_numbers(x, out):
   return out
 
 
+@pytest.mark.extended
 def test_every_number_in_the_report_is_in_results_json(resumed):
   doc, report, _ = resumed
   stored = _json_numbers(doc, set())
@@ -130,6 +134,7 @@ def test_every_number_in_the_report_is_in_results_json(resumed):
   assert not missing, missing
 
 
+@pytest.mark.extended
 def test_figures_are_written_and_linked(workdir, resumed):
   doc, report, _ = resumed
   links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
@@ -139,6 +144,7 @@ def test_figures_are_written_and_linked(workdir, resumed):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
 
 
+@pytest.mark.extended
 def test_each_verdict_is_the_evidence_rule_on_its_interval(resumed):
   doc, _, _ = resumed
   checked = 0
@@ -152,6 +158,7 @@ def test_each_verdict_is_the_evidence_rule_on_its_interval(resumed):
   assert checked >= 5
 
 
+@pytest.mark.extended
 def test_row1_effects_are_bootstrap_differences_of_the_seed_runs(resumed):
   """Recomputes row 1's first effect from the stored per-seed losses."""
   doc, _, _ = resumed
