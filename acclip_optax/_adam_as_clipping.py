@@ -69,13 +69,20 @@ def rmsprop_as_clipping(
 def rmsprop_step_size(
     g: jax.Array, nu: jax.Array, learning_rate: float, b2: float,
     eps: float) -> jax.Array:
-  r""":math:`h_{\text{Adam}} = a / (\epsilon + \sqrt{\beta_2 v + (1-\beta_2) g^2})`."""
+  r"""Adam's per-coordinate step size.
+
+  :math:`h_{\text{Adam}} = a / (\epsilon + \sqrt{\beta_2 v+(1-\beta_2) g^2})`.
+  """
   return learning_rate / (eps + jnp.sqrt(b2 * nu + (1.0 - b2) * g * g))
 
 
 def clipping_step_size(
     g: jax.Array, learning_rate: jax.Array, max_delta: jax.Array) -> jax.Array:
-  r""":math:`h_{\text{clip}} = \eta \min\{\tau / |g|, 1\}` (``g = 0`` gives ``eta``)."""
+  r"""Clipping's per-coordinate step size.
+
+  :math:`h_{\text{clip}} = \eta \min\{\tau / |g|, 1\}` (``g = 0`` gives
+  ``eta``).
+  """
   a = jnp.abs(g)
   return learning_rate * jnp.where(a > max_delta,
                                    max_delta / jnp.where(a > 0, a, 1.0), 1.0)

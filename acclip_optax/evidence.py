@@ -156,7 +156,8 @@ def bootstrap(per_seed, statistic: Callable[[np.ndarray], float], *,
   return Estimate(float(statistic(per_seed)), low, high)
 
 
-def bootstrap_difference(a, b, statistic: Callable[[np.ndarray], float] = np.mean,
+def bootstrap_difference(a, b,
+                         statistic: Callable[[np.ndarray], float] = np.mean,
                          *, paired: bool = False, num_resamples: int = 2000,
                          confidence: float = 0.95, seed: int = 0) -> Estimate:
   """CI of ``statistic(a) - statistic(b)`` over seeds.
@@ -180,14 +181,15 @@ def bootstrap_difference(a, b, statistic: Callable[[np.ndarray], float] = np.mea
       raise ValueError(f"paired samples need equal lengths; got {a.shape[0]} "
                        f"and {b.shape[0]}")
     pair = np.stack([a, b], axis=1)
-    return bootstrap(pair, lambda s: float(statistic(s[:, 0]) - statistic(s[:, 1])),
+    return bootstrap(pair,
+                     lambda s: float(statistic(s[:, 0]) - statistic(s[:, 1])),
                      num_resamples=num_resamples, confidence=confidence,
                      seed=seed)
   _check_bootstrap_args(min(a.shape[0], b.shape[0]), num_resamples, confidence)
   rng = np.random.default_rng(seed)
   ia = _resample_indices(a.shape[0], num_resamples, rng)
   ib = _resample_indices(b.shape[0], num_resamples, rng)
-  values = np.array([statistic(a[i]) - statistic(b[j]) for i, j in zip(ia, ib)],
-                    np.float64)
+  values = np.array([statistic(a[i]) - statistic(b[j])
+                     for i, j in zip(ia, ib, strict=True)], np.float64)
   low, high = _percentiles(values, confidence)
   return Estimate(float(statistic(a) - statistic(b)), low, high)

@@ -6,7 +6,7 @@ from the theory lab's report; these are the training comparisons.
 
 import math
 import pathlib
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -77,14 +77,15 @@ def curves_figure(tuned: Mapping[str, dict], path, metric: str, title: str,
              if metric in c and isinstance(c[metric], (int, float))]
       if not pts:
         continue
-      steps, ys = zip(*pts)
+      steps, ys = zip(*pts, strict=True)
       ax.plot(steps, ys, marker="." if len(steps) < 30 else None,
               color=f"C{i}", alpha=0.8,
               label=(f"{labels.get(name, name)} (lr "
                      f"{r['learning_rate']:.3g})") if j == 0 else None)
   ax.set_xlabel("optimizer step")
   ax.set_ylabel(metric_label(metric, task))
-  return _save(fig, ax, path, title + f" ({len(next(iter(tuned.values()))['curves'])} seeds each)")
+  num_seeds = len(next(iter(tuned.values()))["curves"])
+  return _save(fig, ax, path, title + f" ({num_seeds} seeds each)")
 
 
 def bar_figure(groups: Mapping[str, Sequence[float]], path, ylabel: str,
@@ -105,7 +106,7 @@ def bar_figure(groups: Mapping[str, Sequence[float]], path, ylabel: str,
 
 def series_figure(series: Dict[str, Sequence[tuple]], path, xlabel: str,
                   ylabel: str, title: str, *, logx: bool = False,
-                  hline: float = None, hline_label: str = "") -> str:
+                  hline: Optional[float] = None, hline_label: str = "") -> str:
   """Lines of ``(x, y, low, high)`` points with their CI as error bars."""
   path = pathlib.Path(path)
   fig, ax = _figure()
@@ -113,7 +114,7 @@ def series_figure(series: Dict[str, Sequence[tuple]], path, xlabel: str,
     pts = [p for p in pts if all(math.isfinite(float(v)) for v in p)]
     if not pts:
       continue
-    x, y, lo, hi = (np.asarray(v, float) for v in zip(*pts))
+    x, y, lo, hi = (np.asarray(v, float) for v in zip(*pts, strict=True))
     ax.errorbar(x, y, yerr=[y - lo, hi - y], marker="o", capsize=3,
                 color=f"C{i}", label=name)
   if hline is not None:

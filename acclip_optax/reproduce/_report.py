@@ -46,7 +46,10 @@ def _cell(text: str) -> str:
 
 
 def claims_table(claims: Sequence[dict]) -> str:
-  """Markdown: claim, what we ran, metric, predicted, measured [95% CI], verdict."""
+  """Markdown table of the claims.
+
+  Columns: claim, what we ran, metric, predicted, measured [95% CI], verdict.
+  """
   lines = ["| # | claim | what we ran | metric | predicted | measured [95% CI] "
            "| verdict |", "|---|---|---|---|---|---|---|"]
   for c in claims:

@@ -90,7 +90,8 @@ def _heavy_claim(row: str, text: str, ran: str, alphas: Sequence[float],
   gaps = GAUSSIAN_INDEX - np.asarray(alphas, np.float64)
   note = ""
   if gaps.size < 2 or not np.all(np.isfinite(gaps)):
-    est, verdict, note = None, evidence.INCONCLUSIVE, "fewer than 2 finite seeds"
+    est, verdict, note = (None, evidence.INCONCLUSIVE,
+                          "fewer than 2 finite seeds")
   else:
     est = evidence.bootstrap(gaps, np.mean, num_resamples=num_resamples,
                              seed=seed)
@@ -126,7 +127,6 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
   s = row_cfg.settings
   check_settings(s)
   seeds = list(s.seeds)
-  kw = dict(num_resamples=num_resamples, seed=seed)
   init = {}
   for model, base in (("bert", row_cfg.bert_train),
                       ("resnet", row_cfg.resnet_train)):

@@ -110,7 +110,8 @@ def theory_row(runner, row_cfg: Any, workdir, *, preset: str,
           res["name"], _predicted_text(c), est, verdict, note=rest,
           preset=preset))
   bracket = runner.job("section-3-1", {"grid": row_cfg.section_3_1},
-                       lambda d: section_3_1_ratios(**row_cfg.section_3_1.to_dict()),
+                       lambda d: section_3_1_ratios(
+                           **row_cfg.section_3_1.to_dict()),
                        units=1.0)
   ran = (f"{bracket['num_inputs']} inputs (|g| from "
          f"{_report.fmt(bracket['g_range'])}, v from "

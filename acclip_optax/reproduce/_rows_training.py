@@ -1,4 +1,4 @@
-"""Rows 1 and 3: tuned optimizers on tiny BERT (MLM, Brown) and the small ResNet.
+"""Rows 1 and 3: tuned optimizers on tiny BERT (MLM, Brown) and small ResNet.
 
 Row 1 is Fig. 1a / Fig. 3 / Table 2 of the paper: SGD with momentum, clipped
 SGD (GClip), AdamW and ACClip on BERT masked-LM pretraining. Row 3 is
@@ -237,7 +237,8 @@ def acclip_ports_row(runner, row_cfg: Any, workdir, *, preset: str,
       f"beats itself at {at}", how + f"; printed tuned lr "
       f"{_report.fmt(runs['printed, tuned']['learning_rate'])}",
       f"eval_loss difference printed at {at} - printed tuned",
-      "> 0 (loss at the paper's rate higher)", est, verdict, note=note, preset=preset))
+      "> 0 (loss at the paper's rate higher)", est, verdict, note=note,
+      preset=preset))
   curves = _figures.curves_figure(
       runs, workdir / "fig_acclip_ports.png", "eval_loss",
       "Row 2: ACClip printed vs ported, validation loss", {})
@@ -254,7 +255,8 @@ def acclip_ports_row(runner, row_cfg: Any, workdir, *, preset: str,
                         "settings": {
                             "num_train_steps": t.num_train_steps,
                             "num_seeds": n, "paper_learning_rate": paper,
-                            "printed_grid": list(row_cfg.printed_learning_rates),
+                            "printed_grid": list(
+                                row_cfg.printed_learning_rates),
                             "ported_grid": list(row_cfg.ported_learning_rates)},
                         "text": text}],
           "data": _strip(runs)}

@@ -15,7 +15,7 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
 from acclip_optax.testbeds import _metrics
 
@@ -23,7 +23,7 @@ DONE = "done.json"
 
 
 class Halted(Exception):
-  """Raised after ``halt_after_runs`` jobs finished, as a killed program would."""
+  """Raised after ``halt_after_runs`` jobs finished, like a killed program."""
 
 
 def _plain(x: Any) -> Any:
@@ -59,7 +59,7 @@ def is_finite_number(x: Any) -> bool:
 
 
 class Runner:
-  """Runs jobs in ``workdir/runs``, skipping finished ones, with a plan-wide ETA.
+  """Runs jobs in ``workdir/runs``, skipping finished ones, with a plan ETA.
 
   Args:
     workdir: the reproduction's work directory.

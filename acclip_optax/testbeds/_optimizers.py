@@ -35,7 +35,7 @@ def learning_rate(config) -> float:
 
 
 def make_schedule(config) -> optax.Schedule:
-  """Linear warmup to ``learning_rate``, then ``constant``/``linear``/``cosine``.
+  """Linear warmup to ``learning_rate``, then constant, linear or cosine.
 
   Reads ``learning_rate`` (None: :data:`DEFAULT_LEARNING_RATES`),
   ``warmup_steps``, ``num_train_steps``, ``lr_schedule`` and
@@ -87,7 +87,9 @@ ACCLIP_SECOND_MOMENTS = ("none", "raw", "debiased")
 
 
 def acclip_port_options(config) -> dict:
-  """Keyword arguments of :func:`acclip_optax.acclip` for ``acclip_second_moment``.
+  """Keyword arguments of :func:`acclip_optax.acclip` for a second moment.
+
+  The choice is read from ``acclip_second_moment``.
 
   ``"none"`` (default) is the paper's printed rule, in gradient units.
   ``"raw"`` is the unofficial PyTorch port (clipped momentum divided by

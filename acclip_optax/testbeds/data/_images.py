@@ -1,4 +1,4 @@
-"""Image pipelines: IDX files (Fashion-MNIST), TFDS and Hugging Face adapters."""
+"""Image pipelines: IDX files (Fashion-MNIST), TFDS and Hugging Face."""
 
 import gzip
 import io
@@ -120,7 +120,7 @@ def arrays_from_hf_rows(train_rows, test_rows, image_field: str = "image",
 
 
 class ImageData:
-  """Images and labels held in memory, batched as a pure function of (seed, step).
+  """Images and labels in memory, batched as a pure function of (seed, step).
 
   ``source`` is ``"fashion_mnist"`` (verified files in
   ``$ACCLIP_FASHION_MNIST_DIR``, default the Debian package's folder),

@@ -206,7 +206,7 @@ def install_fashion_mnist() -> None:
 
 
 def install_python_doc() -> None:
-  """Optional extra prose: ``apt-get install python3.11-doc`` (7.8 MB of rst)."""
+  """Optional extra prose: ``apt-get install python3.11-doc`` (7.8 MB rst)."""
   if not _verify.PYTHON_DOC_DIR.is_dir():
     _apt_install(_verify.PYTHON_DOC_DEB, reinstall=False)
   n = sum(1 for _ in _verify.PYTHON_DOC_DIR.rglob("*.txt"))

@@ -1,4 +1,4 @@
-"""Text pipelines: corpora, a cached WordPiece vocabulary, MLM and genre batches.
+"""Text pipelines: corpora, a cached WordPiece vocabulary, MLM/genre batches.
 
 Every batch is a pure function of ``(seed, step)``: the example order comes from
 a per-epoch permutation seeded by ``(seed, epoch)`` and the masking from a
@@ -32,7 +32,7 @@ BROWN_GENRES = (
 
 @dataclasses.dataclass(frozen=True)
 class Document:
-  """One document of a corpus: a stable id, its genre label (or -1), its text."""
+  """A corpus document: a stable id, its genre label (or -1), its text."""
   doc_id: str
   label: int
   text: str
@@ -130,7 +130,7 @@ def _read_brown_cached(root: str, signature: tuple) -> tuple:
 def read_text_folder(path: str,
                      patterns: Sequence[str] = ("*.txt", "*.rst", "*.md")
                      ) -> List[Document]:
-  """Every matching file under ``path`` (recursively) as one unlabelled document.
+  """Each matching file under ``path`` (recursively) as an unlabelled document.
 
   E.g. Debian ``python3.11-doc`` prose:
   ``read_text_folder("/usr/share/doc/python3.11/html/_sources")``.
@@ -197,7 +197,10 @@ def read_hf_dataset(name: str, config_name: Optional[str] = None,
 
 
 def load_corpus(spec: str) -> List[Document]:
-  """``"brown"``, ``"folder:/path"``, ``"python-doc"`` or ``"hf:name[/config]"``.
+  """Loads a corpus by spec.
+
+  ``spec`` is ``"brown"``, ``"folder:/path"``, ``"python-doc"`` or
+  ``"hf:name[/config]"``.
 
   ``hf:`` takes a hub name or a local ``save_to_disk`` folder (an absolute
   path, e.g. ``"hf:/data/my_texts"``).
@@ -373,7 +376,7 @@ def _epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def sample_indices(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
-  """Example indices of batch ``step``: epochs of seeded permutations of ``n``."""
+  """Example indices of batch ``step``: epochs of seeded permutations of n."""
   pos = step * batch_size + np.arange(batch_size)
   epochs, offsets = pos // n, pos % n
   out = np.empty(batch_size, np.int64)
@@ -386,19 +389,19 @@ def sample_indices(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
 def mask_tokens(input_ids: np.ndarray, rng: np.random.Generator,
                 vocab_size: int, mask_prob: float = 0.15,
                 max_predictions: int = 20) -> Dict[str, np.ndarray]:
-  """BERT masking: 15% of real tokens, of which 80% [MASK], 10% random, 10% kept.
+  """BERT masks 15% of real tokens, of which 80% [MASK], 10% random, 10% kept.
 
   Returns the corrupted ``input_ids`` and, per row, ``max_predictions`` slots
   of ``mlm_positions`` / ``mlm_ids`` (the original tokens) / ``mlm_weights``
   (1 for a real prediction, 0 for an unused slot).
   """
-  b, l = input_ids.shape
+  b, length = input_ids.shape
   candidate = input_ids >= len(SPECIAL_TOKENS)
   n_cand = candidate.sum(axis=1)
   n_mask = np.minimum(max_predictions,
                       np.maximum(1, np.round(mask_prob * n_cand))).astype(int)
   n_mask = np.where(n_cand > 0, n_mask, 0)
-  scores = np.where(candidate, rng.random((b, l)), np.inf)
+  scores = np.where(candidate, rng.random((b, length)), np.inf)
   order = np.argsort(scores, axis=1, kind="stable")[:, :max_predictions]
   if order.shape[1] < max_predictions:
     order = np.pad(order, ((0, 0), (0, max_predictions - order.shape[1])))
@@ -511,7 +514,8 @@ class GenreData:
 
   def _windows(self, docs):
     xs, ys = [], []
-    for doc, ids in zip(docs, encode_documents(self.tokenizer, docs)):
+    for doc, ids in zip(docs, encode_documents(self.tokenizer, docs),
+                        strict=True):
       rows = pack_sequences([ids], self.seq_len)
       keep = (rows != PAD_ID).sum(axis=1) >= min(32, self.seq_len)
       xs.append(rows[keep])

@@ -73,7 +73,7 @@ PYTHON_DOC_DIR = pathlib.Path("/usr/share/doc/python3.11/html/_sources")
 
 
 class DatasetMissingError(FileNotFoundError):
-  """A dataset is not installed; the message names the command that installs it."""
+  """A dataset is not installed; the message names the command to install it."""
 
 
 class DatasetDamagedError(DatasetMissingError):

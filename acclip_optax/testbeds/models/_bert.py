@@ -85,9 +85,9 @@ class SelfAttention(nnx.Module):
     self.dropout = nnx.Dropout(cfg.attention_dropout_rate)
 
   def __call__(self, x, mask, *, train: bool, rngs=None):
-    b, l, d = x.shape
+    b, length, d = x.shape
     h = self.num_heads
-    split = lambda t: t.reshape(b, l, h, d // h)
+    split = lambda t: t.reshape(b, length, h, d // h)
     q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // h).astype(
         x.dtype)
@@ -95,7 +95,7 @@ class SelfAttention(nnx.Module):
     logits = jnp.where(mask[:, None, None, :], logits, big_neg)
     probs = jax.nn.softmax(logits, axis=-1)
     probs = self.dropout(probs, deterministic=not train, rngs=rngs)
-    ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, l, d)
+    ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, length, d)
     return self.out(ctx)
 
 
@@ -168,24 +168,25 @@ class BertEncoder(nnx.Module):
     # that does not depend on which tokens are where. The draw is seeded by a
     # hash of the example's ids so that the loss stays a pure function of the
     # batch (same example, same input; different examples, independent ones).
-    b, l = input_ids.shape
-    mult = (jnp.arange(1, l + 1, dtype=jnp.uint32) * jnp.uint32(2654435761))
+    b, length = input_ids.shape
+    mult = (jnp.arange(1, length + 1, dtype=jnp.uint32)
+            * jnp.uint32(2654435761))
     seeds = jnp.sum(input_ids.astype(jnp.uint32) * mult[None, :], axis=1)
     z = jax.vmap(lambda s: jax.random.normal(
         jax.random.fold_in(jax.random.key(0), s),
-        (l, self.cfg.hidden_size)))(seeds)
+        (length, self.cfg.hidden_size)))(seeds)
     return z / jnp.linalg.norm(z, axis=-1, keepdims=True) * jnp.sqrt(
         float(self.cfg.hidden_size))
 
   def __call__(self, input_ids, attention_mask=None, segment_ids=None, *,
                train: bool = False, rngs=None):
-    b, l = input_ids.shape
+    b, length = input_ids.shape
     if attention_mask is None:
-      attention_mask = jnp.ones((b, l), jnp.int32)
+      attention_mask = jnp.ones((b, length), jnp.int32)
     if segment_ids is None:
-      segment_ids = jnp.zeros((b, l), jnp.int32)
+      segment_ids = jnp.zeros((b, length), jnp.int32)
     x = (self.embed_tokens(input_ids)
-         + self.position_embed(jnp.arange(l)[None, :])
+         + self.position_embed(jnp.arange(length)[None, :])
          + self.segment_embed(segment_ids))
     x = self.dropout(self.embed_norm(x), deterministic=not train, rngs=rngs)
     mask = attention_mask.astype(bool)

@@ -44,7 +44,7 @@ RESNET_SIZES = {
 
 
 def resnet_config(size: str, **overrides) -> ResNetConfig:
-  """The named ResNet (``resnet18``, ``resnet50``, ``small``...) with overrides."""
+  """The named ResNet (``resnet18``, ``resnet50``, ``small``...), overridden."""
   if size not in RESNET_SIZES:
     raise ValueError(f"size={size!r}; expected one of {sorted(RESNET_SIZES)}")
   return ResNetConfig(**{**RESNET_SIZES[size], **overrides})
@@ -87,7 +87,7 @@ def _bn(c, cfg, rngs, zero_init=False):
 
 
 class Shortcut(nnx.Module):
-  """Identity, or a strided 1x1 projection with BatchNorm where shapes change."""
+  """Identity, or a strided 1x1 projection + BatchNorm where shapes change."""
 
   def __init__(self, cin, cout, stride, cfg, *, rngs):
     needed = stride != 1 or cin != cout
@@ -156,7 +156,8 @@ class ResNet(nnx.Module):
     self.stem_bn = _bn(cfg.stem_width, cfg, rngs)
     blocks = []
     cin = cfg.stem_width
-    for i, (n, width) in enumerate(zip(cfg.stage_sizes, cfg.widths)):
+    for i, (n, width) in enumerate(zip(cfg.stage_sizes, cfg.widths,
+                                             strict=False)):
       for j in range(n):
         stride = 2 if (i > 0 and j == 0) else 1
         blocks.append(block_cls(cin, width, stride, cfg, rngs=rngs))
