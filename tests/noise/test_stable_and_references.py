@@ -1,5 +1,7 @@
 """symmetric_stable and the reference samplers against SciPy."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,3 +94,29 @@ def test_reference_samplers_validate():
     noise.sum_of_squared_stables(jax.random.key(0), 10, 3, 2.5)
   assert jnp.shape(noise.sum_of_squared_stables(jax.random.key(0), 10, 3,
                                                 2.0)) == (10,)
+
+
+def test_small_alpha_that_mostly_overflows_is_refused():
+  # alpha = 0.02: about 17% of float32 draws would be inf (tail formula).
+  with pytest.raises(ValueError, match="too small for float32"):
+    noise.symmetric_stable(jax.random.key(0), 0.02, (10,))
+  # float64 has room: the same alpha is accepted there (formula: 0.07%).
+  from acclip_optax.noise._stable import overflow_fraction  # pylint: disable=g-import-not-at-top
+  assert overflow_fraction(0.02, jnp.float64) < 0.01
+
+
+def test_overflow_fraction_matches_the_sampled_share():
+  from acclip_optax.noise._stable import overflow_fraction  # pylint: disable=g-import-not-at-top
+  x = noise.symmetric_stable(jax.random.key(1), 0.06, (200_000,))
+  measured = float(jnp.mean(~jnp.isfinite(x)))
+  predicted = overflow_fraction(0.06)
+  # The tail formula is asymptotic but exact to far below the binomial
+  # spread this deep in the tail (t = 3.4e38), which sets the tolerance.
+  assert abs(measured - predicted) < 5 * math.sqrt(predicted / 200_000)
+
+
+def test_traced_alpha_out_of_range_gives_nan_not_a_sample():
+  draw = jax.jit(lambda a: noise.symmetric_stable(jax.random.key(0), a, (8,)))
+  assert bool(jnp.all(jnp.isnan(draw(2.5))))
+  assert bool(jnp.all(jnp.isnan(draw(-1.0))))
+  assert bool(jnp.all(jnp.isfinite(draw(1.5))))
