@@ -19,7 +19,8 @@ _SECOND_MOMENTS = ("none", "raw", "debiased")
 
 class ScaleByAcclipState(NamedTuple):
   """State of :func:`scale_by_acclip`: count, momentum, ``tau^alpha``, ``v``."""
-  count: jax.Array  # shape=(), int32
+  # shape=(), int32
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   mu: optax.Updates  # m_k, like params, in accumulator_dtype
   tau_alpha: optax.Updates  # tau_k ** alpha, like params, in accumulator_dtype
   nu: Optional[optax.Updates] = None  # v_k (second_moment != "none" only)
@@ -307,7 +308,8 @@ def scale_by_acclip(
 
 class DecayAfterStepState(NamedTuple):
   """State of ``acclip(..., decay_after_step=True)``'s decay: the step count."""
-  count: jax.Array  # shape=(), int32
+  # shape=(), int32
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def _decay_after_step(

@@ -15,7 +15,8 @@ from acclip_optax._clip_global import global_norm
 
 class AdaGCState(NamedTuple):
   """State of :func:`adagc`: step count and each tensor's norm EMA."""
-  count: jax.Array  # shape=(), int32, steps taken
+  # shape=(), int32, steps taken
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   gamma: optax.Updates  # per leaf shape=(), float32, EMA of clipped norms
   # (gamma == 0: no observation yet)
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None

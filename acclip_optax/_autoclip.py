@@ -15,7 +15,8 @@ from acclip_optax._clip_global import global_norm
 
 class AutoClipState(NamedTuple):
   """State of :func:`autoclip`: a ring buffer of the last global norms."""
-  count: jax.Array  # shape=(), int32, norms recorded so far
+  # shape=(), int32, norms recorded so far
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   history: jax.Array  # shape=(history_size,), float32, ring buffer of norms
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
 

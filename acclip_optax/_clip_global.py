@@ -15,7 +15,8 @@ from acclip_optax._clip_stats import global_stats
 
 class ClipGlobalState(NamedTuple):
   """State of :func:`clip_global`: the step count and, if tracked, the stats."""
-  count: jax.Array  # shape=(), int32
+  # shape=(), int32
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   stats: Optional[ClipStats] = None  # last step's record with track_stats
 
 

@@ -106,7 +106,8 @@ class Progress:
       filled = int(round(20 * min(max(frac, 0.0), 1.0)))
       head += f"[{'#' * filled}{'.' * (20 - filled)}] "
     parts = [f"{head}{done}/{self.total} ({100 * frac:.0f}%)"]
-    parts += [f"{k} {float(v):.4g}" for k, v in (scalars or {}).items()]
+    parts += [f"{k} {float(v):.4g}" if v is not None else f"{k} n/a"
+              for k, v in (scalars or {}).items()]
     parts += [f"{rate:.2f} {self.unit}/s" if math.isfinite(rate)
               else f"? {self.unit}/s",
               f"{format_duration(elapsed)} elapsed",

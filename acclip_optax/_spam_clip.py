@@ -13,7 +13,8 @@ from acclip_optax import _validation
 
 class SpamClipState(NamedTuple):
   """State of :func:`spam_clip`: step count, a copy of Adam's second moment."""
-  count: jax.Array  # shape=(), int32, steps taken
+  # shape=(), int32, steps taken
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   nu: optax.Updates  # EMA (decay b2) of the squared clipped gradients
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None
 

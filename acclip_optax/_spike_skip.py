@@ -15,7 +15,8 @@ from acclip_optax._clip_global import global_norm
 class SkipSpikesState(NamedTuple):
   """State of :func:`skip_spikes`: inner state, recent norms, skip record."""
   inner_state: optax.OptState  # the wrapped optimizer's state (kept on skips)
-  count: jax.Array  # shape=(), int32, finite norms recorded so far
+  # shape=(), int32, finite norms recorded so far
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   norms: jax.Array  # shape=(window,), float32, ring buffer of finite norms
   num_skipped: jax.Array  # shape=(), int32, steps skipped so far
   last_skipped: jax.Array  # shape=(), bool, whether the last step was skipped

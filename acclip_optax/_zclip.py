@@ -17,7 +17,8 @@ _MODES = ("adaptive", "mean")
 
 class ZClipState(NamedTuple):
   """State of :func:`zclip`: step count, running mean/variance of the norm."""
-  count: jax.Array  # shape=(), int32, steps with a finite norm so far
+  # shape=(), int32, steps with a finite norm so far
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   mean: jax.Array  # shape=(), float32, running mean of the clipped norm
   var: jax.Array  # shape=(), float32, running variance of the clipped norm
   stats: Optional[_clip_stats.ClipStats]  # what the last step did, or None

@@ -12,7 +12,8 @@ from acclip_optax._clip_stats import ClipStats
 
 class MonitorState(NamedTuple):
   """State of :func:`monitor`: the inner state and the recorded statistics."""
-  count: jax.Array  # shape=(), int32, steps with a finite gradient norm
+  # shape=(), int32, steps with a finite gradient norm
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
   skipped: jax.Array  # shape=(), int32, steps with a non-finite norm
   grad_norm: jax.Array  # shape=(), float32, pre-clip global norm, last step
   grad_norm_mean: jax.Array  # shape=(), float32, running mean (finite steps)

@@ -8,7 +8,7 @@ with the reason in its note: the rule cannot read a verdict from it.
 """
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def claim(row: str, claim_text: str, ran: str, metric: str, predicted: str,
           "verdict": verdict, "note": note}
 
 
-def _finite(values: Sequence[float]) -> bool:
+def _finite(values: Iterable[float]) -> bool:
   return all(math.isfinite(float(v)) for v in values)
 
 
@@ -48,15 +48,15 @@ def effect(a: Sequence[float], b: Sequence[float], direction: str, *,
   seed ``i`` (initialization, data order, masking), as the tuning protocol
   arranges.
   """
-  a = np.asarray(a, np.float64)
-  b = np.asarray(b, np.float64)
-  if not (_finite(a) and _finite(b)):
-    bad = int(np.sum(~np.isfinite(a)) + np.sum(~np.isfinite(b)))
+  xa = np.asarray(a, np.float64)
+  xb = np.asarray(b, np.float64)
+  if not (_finite(xa) and _finite(xb)):
+    bad = int(np.sum(~np.isfinite(xa)) + np.sum(~np.isfinite(xb)))
     return None, evidence.INCONCLUSIVE, (
         f"{bad} seed run(s) diverged at the chosen rate; no finite CI")
-  if min(a.size, b.size) < 2:
+  if min(xa.size, xb.size) < 2:
     return None, evidence.INCONCLUSIVE, "fewer than 2 seeds; no CI"
-  est = evidence.bootstrap_difference(a, b, paired=paired,
+  est = evidence.bootstrap_difference(xa, xb, paired=paired,
                                       num_resamples=num_resamples, seed=seed)
   if not (math.isfinite(est.low) and math.isfinite(est.high)):
     return est, evidence.INCONCLUSIVE, "bootstrap interval not finite"

@@ -6,7 +6,7 @@ from the theory lab's report; these are the training comparisons.
 
 import math
 import pathlib
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -104,7 +104,7 @@ def bar_figure(groups: Mapping[str, Sequence[float]], path, ylabel: str,
   return _save(fig, ax, path, title + " (bars: mean; dots: seeds)")
 
 
-def series_figure(series: Dict[str, Sequence[tuple]], path, xlabel: str,
+def series_figure(series: Mapping[str, Sequence[tuple]], path, xlabel: str,
                   ylabel: str, title: str, *, logx: bool = False,
                   hline: Optional[float] = None, hline_label: str = "") -> str:
   """Lines of ``(x, y, low, high)`` points with their CI as error bars."""

@@ -4,7 +4,7 @@ import contextlib
 import pathlib
 import sys
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from acclip_optax.reproduce import _report
 from acclip_optax.reproduce import _rows_noise
@@ -71,7 +71,7 @@ def compilation_cache(directory):
 
 
 def run_reproduction(config: Any, workdir, *,
-                     log: Callable[[str], None] = None) -> dict:
+                     log: Optional[Callable[[str], None]] = None) -> dict:
   """Runs every row of ``config.rows`` in ``workdir`` and writes the report.
 
   Finished jobs (``runs/<name>-<hash>/done.json``) are skipped, a killed

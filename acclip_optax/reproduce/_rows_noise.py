@@ -214,7 +214,7 @@ def _strip(result: dict) -> dict:
 
 def _group_medians(results: Sequence[dict]) -> Dict[str, float]:
   """Mean over seeds of each group's median per-coordinate index."""
-  out = {}
+  out: Dict[str, List[float]] = {}
   for r in results:
     for g, d in r["assessment"].get("groups", {}).items():
       v = d.get("coordinate_alpha_median")
@@ -239,7 +239,7 @@ def _noise_figures(init, track, workdir) -> List[str]:
                       title="Row 4 (Fig. 2f): variance estimate vs samples")
   figs.append("fig_noise_variance.png")
   if track:
-    series = {}
+    series: Dict[str, List[tuple]] = {}
     for step, results in sorted(track.items()):
       for i, r in enumerate(results):
         sc = r["assessment"]["scaling"]

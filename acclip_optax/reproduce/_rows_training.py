@@ -76,7 +76,7 @@ def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
   n = row_cfg.num_seeds
   how = (f"BERT-{t.model_size} MLM on Brown, {t.num_train_steps} steps, "
          f"batch {t.batch_size}, {n} seeds at the rate chosen on validation")
-  kw = dict(num_resamples=num_resamples, seed=seed)
+  kw: Dict[str, Any] = dict(num_resamples=num_resamples, seed=seed)
   claims = []
 
   def add(text, a, b, metric, predicted, direction, names):
@@ -219,7 +219,7 @@ def acclip_ports_row(runner, row_cfg: Any, workdir, *, preset: str,
          "seeds; printed = acclip(), ported = acclip(second_moment="
          "'debiased') with the MLPerf port's global-norm clipping and decay "
          "order")
-  kw = dict(num_resamples=num_resamples, seed=seed)
+  kw: Dict[str, Any] = dict(num_resamples=num_resamples, seed=seed)
   claims = []
   est, verdict, note = _claims.effect(runs[f"printed, {at}"]["eval_loss"],
                                       runs[f"ported, {at}"]["eval_loss"],

@@ -15,7 +15,7 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from acclip_optax.testbeds import _metrics
 
@@ -82,9 +82,11 @@ class Runner:
     self.units_done = 0.0  # run or skipped, this invocation
     self.units_run = 0.0  # actually computed, this invocation
     self.seconds_run = 0.0
-    self.finished = []  # names of jobs computed in this invocation
-    self.skipped = []  # names of jobs found finished
-    self.seen = {}  # directory -> name, to catch a job planned twice
+    # names of jobs computed in this invocation
+    self.finished: List[str] = []
+    self.skipped: List[str] = []  # names of jobs found finished
+    # directory -> name, to catch a job planned twice
+    self.seen: Dict[str, str] = {}
 
   def directory(self, name: str, config: Any) -> pathlib.Path:
     return self.root / f"{name}-{config_hash(config)}"

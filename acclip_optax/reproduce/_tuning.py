@@ -8,7 +8,7 @@ at the chosen rate is the grid's own run, found finished by the runner.
 """
 
 import math
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import ml_collections
 import numpy as np
@@ -38,7 +38,7 @@ def _score(result: dict, select_on: str) -> float:
 
 def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
          num_seeds: int, select_on: str = "eval_loss",
-         overrides: Dict[str, Any] = None) -> dict:
+         overrides: Optional[Dict[str, Any]] = None) -> dict:
   """Grid at seed 0, then ``num_seeds`` seeds at the best rate.
 
   Args:

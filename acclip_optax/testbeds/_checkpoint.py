@@ -82,7 +82,8 @@ class Checkpointer:
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                              create=True))
-    self._unconfirmed = None  # step of the last save not yet confirmed
+    # step of the last save not yet confirmed
+    self._unconfirmed: Optional[int] = None
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()

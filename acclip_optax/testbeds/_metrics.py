@@ -2,9 +2,7 @@
 
 import json
 import pathlib
-import sys
-import time
-from typing import Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import jax
 import numpy as np
@@ -60,7 +58,7 @@ class MetricWriter:
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     if not self.enabled:
       return
-    row = {"step": int(step)}
+    row: Dict[str, Optional[float]] = {"step": int(step)}
     row.update({k: _json_scalar(v) for k, v in scalars.items()})
     with open(self.path, "a") as f:
       f.write(json.dumps(row, allow_nan=False) + "\n")
@@ -77,35 +75,10 @@ class MetricWriter:
 
 def read_metrics(workdir) -> dict:
   """``{step: {name: value}}`` from ``metrics.jsonl``, later lines winning."""
-  out = {}
+  out: Dict[int, Dict[str, Any]] = {}
   path = pathlib.Path(workdir) / "metrics.jsonl"
   if path.exists():
     for line in path.read_text().splitlines():
       row = json.loads(line)
       out.setdefault(row.pop("step"), {}).update(row)
   return out
-
-
-class Progress:
-  """Periodic one-line reports: step, loss, speed and an ETA."""
-
-  def __init__(self, start_step: int, total_steps: int, stream=None):
-    self.start_step, self.total = start_step, total_steps
-    self.t0 = time.time()
-    self.stream = stream or sys.stderr
-
-  def report(self, step: int, scalars: Mapping[str, float]) -> str:
-    done = step - self.start_step
-    elapsed = time.time() - self.t0
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (self.total - step) / rate if rate > 0 else float("nan")
-    eta_s = (time.strftime("%H:%M:%S", time.gmtime(eta))
-             if np.isfinite(eta) else "?")
-    parts = [f"step {step}/{self.total}"]
-    parts += [f"{k} {float(v):.4g}" if v is not None else f"{k} n/a"
-              for k, v in scalars.items()]
-    parts += [f"{rate:.2f} steps/s", f"ETA {eta_s}"]
-    line = " | ".join(parts)
-    if jax.process_index() == 0:
-      print(line, file=self.stream, flush=True)
-    return line

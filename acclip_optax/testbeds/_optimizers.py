@@ -1,6 +1,7 @@
 """Optimizers by name, with warmup + decay schedules, built from the library."""
 
 import inspect
+from typing import Any, Dict
 
 import optax
 
@@ -129,7 +130,8 @@ def _chain_clipper(config, adam_like) -> optax.GradientTransformation:
   if kind == "none":
     return adam_like
   warmup = config.get("clipper_warmup_steps", None)
-  kw = {} if warmup is None else {"warmup_steps": int(warmup)}
+  kw: Dict[str, Any] = ({} if warmup is None
+                        else {"warmup_steps": int(warmup)})
   if kind == "zclip":
     clip = acclip_optax.zclip(**kw)
   elif kind == "adagc":

@@ -7,6 +7,8 @@ axis that the device count divides (small arrays stay replicated); XLA then
 all-gathers the weights where they are used and reduce-scatters gradients.
 """
 
+from typing import List, Optional
+
 import jax
 import numpy as np
 from jax.sharding import Mesh
@@ -34,7 +36,7 @@ def _leaf_spec(shape, n: int, fsdp: bool, min_size: int) -> P:
     return P()
   for axis in np.argsort(shape)[::-1]:
     if shape[axis] % n == 0:
-      spec = [None] * len(shape)
+      spec: List[Optional[str]] = [None] * len(shape)
       spec[axis] = DATA_AXIS
       return P(*spec)
   return P()

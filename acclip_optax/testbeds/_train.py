@@ -24,7 +24,7 @@ import functools
 import json
 import pathlib
 import time
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,7 @@ import optax
 from absl import logging
 from flax import nnx
 
+from acclip_optax import _progress
 from acclip_optax.testbeds import _checkpoint
 from acclip_optax.testbeds import _curves
 from acclip_optax.testbeds import _metrics
@@ -294,7 +295,8 @@ def _finite_or_none(summary):
           for k, v in summary.items()}
 
 
-def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
+def train_and_evaluate(config, workdir: Union[str, pathlib.Path]
+                       ) -> Dict[str, Any]:
   """Trains ``config.task`` for ``config.num_train_steps`` steps in ``workdir``.
 
   Writes ``config.json``, ``metrics.jsonl`` (``train_*``/``eval_*``,
@@ -373,7 +375,8 @@ def _train_loop(config, workdir, dataset, mesh, batch_sharding, graphdef, tx,
   p_eval = jax.jit(functools.partial(eval_step, graphdef=graphdef,
                                      config=config))
 
-  progress = _metrics.Progress(start_step, config.num_train_steps)
+  progress = _progress.Progress(config.num_train_steps, label="step",
+                               start=start_step)
   num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   if jax.process_index() == 0:
     print(f"{dataset.describe()}; model {config.task}/{config.model_size} "

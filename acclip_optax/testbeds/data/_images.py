@@ -4,16 +4,18 @@ import gzip
 import io
 import pathlib
 import zlib
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from acclip_optax.testbeds.data import _verify
 from acclip_optax.testbeds.data._text import sample_indices
 
 # IDX type codes (third byte of the magic number) to NumPy dtypes.
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
-               0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: Dict[int, npt.DTypeLike] = {
+    0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+    0x0D: ">f4", 0x0E: ">f8"}
 
 # Per-pixel statistics of the Fashion-MNIST training images (in [0, 1]).
 FASHION_MNIST_MEAN = 0.2860

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from typing import Dict, List, Sequence, Tuple
+from typing import IO, Dict, List, Sequence, Tuple, cast
 
 from acclip_optax.testbeds.data import _verify
 
@@ -144,7 +144,8 @@ def install_brown() -> None:
   package.mkdir(exist_ok=True)
   with tarfile.open(tarball) as tar:
     for name in sorted(bad):
-      payload = tar.extractfile(f"package/{name}").read()
+      payload = cast(IO[bytes],
+                     tar.extractfile(f"package/{name}")).read()
       if (len(payload), hashlib.sha256(payload).hexdigest()) != (
           _verify.BROWN_MANIFEST[name]):
         raise InstallError(f"{tarball} member package/{name} does not match "
@@ -189,7 +190,9 @@ def install_fashion_mnist() -> None:
     target.mkdir(parents=True, exist_ok=True)
     for path, _ in problems:
       stem = path.name.removesuffix(".gz")
-      source = _verify.find_fashion_mnist_file(debian, stem)
+      # The Debian package just (re)installed provides every file.
+      source = cast(pathlib.Path,
+                    _verify.find_fashion_mnist_file(debian, stem))
       tmp = target / f".{source.name}.tmp"
       shutil.copyfile(source, tmp)
       tmp.replace(target / source.name)

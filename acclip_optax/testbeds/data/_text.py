@@ -105,16 +105,17 @@ def _warn_rebuild(path: pathlib.Path, why) -> None:
 @functools.lru_cache(maxsize=2)
 def _read_brown_cached(root: str, signature: tuple) -> tuple:
   del signature  # Part of the memo key only: changed files are read again.
-  root = pathlib.Path(root)
-  genres = _read_categories(root)
+  root_dir = pathlib.Path(root)
+  genres = _read_categories(root_dir)
   doc_ids = sorted(genres)
-  cache = root.parent / "brown-stripped-v2.json"
+  cache = root_dir.parent / "brown-stripped-v2.json"
   if cache.exists():
     try:
       return _load_stripped_cache(cache, doc_ids)
     except ValueError as e:
       _warn_rebuild(cache, e)
-  docs = tuple(Document(d, genres[d], _strip_brown_tags((root / d).read_text()))
+  docs = tuple(Document(d, genres[d],
+                        _strip_brown_tags((root_dir / d).read_text()))
                for d in doc_ids)
   try:
     tmp = cache.with_suffix(".tmp")

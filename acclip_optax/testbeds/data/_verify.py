@@ -20,7 +20,7 @@ import os
 import pathlib
 import tarfile
 import zlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import IO, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 from acclip_optax.testbeds.data import _manifest
 
@@ -118,7 +118,8 @@ def manifest_of_archive(tarball) -> Dict[str, Tuple[int, str]]:
   with tarfile.open(tarball) as tar:
     for member in tar.getmembers():
       if member.isfile() and member.name.startswith("package/"):
-        payload = tar.extractfile(member).read()
+        # A regular member (isfile) always has a file object.
+        payload = cast(IO[bytes], tar.extractfile(member)).read()
         out[member.name[len("package/"):]] = (
             len(payload), hashlib.sha256(payload).hexdigest())
   return out
@@ -166,7 +167,7 @@ def all_missing(problems: Sequence[Problem], n: int) -> bool:
 
 def stat_signature(paths: Sequence[pathlib.Path]) -> tuple:
   """Size, mtime and inode of each path (None when missing): a change key."""
-  out = []
+  out: List[Optional[Tuple[int, int, int]]] = []
   for p in paths:
     try:
       st = p.stat()
@@ -178,7 +179,7 @@ def stat_signature(paths: Sequence[pathlib.Path]) -> tuple:
 
 # (folder, stat signature) pairs whose files were hashed and found intact in
 # this process: a file that changes changes its signature and is hashed again.
-_VERIFIED = set()
+_VERIFIED: Set[tuple] = set()
 
 
 def brown_problems(root: Optional[pathlib.Path] = None,

@@ -10,7 +10,7 @@ batch statistics and updates its running averages (``nnx.BatchStat``); with
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,7 @@ class ResNetConfig:
   bn_momentum: float = 0.9
 
 
-RESNET_SIZES = {
+RESNET_SIZES: Dict[str, Dict[str, Any]] = {
     "resnet18": dict(stage_sizes=(2, 2, 2, 2), block="basic"),
     "resnet34": dict(stage_sizes=(3, 4, 6, 3), block="basic"),
     "resnet50": dict(stage_sizes=(3, 4, 6, 3), block="bottleneck"),
