@@ -1,4 +1,4 @@
-"""Metrics as JSON lines (and TensorBoard where installed), progress lines."""
+"""Metrics as JSON lines (and TensorBoard where installed)."""
 
 import json
 import pathlib
