@@ -31,6 +31,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from acclip_optax._clip_factor import clip_factor
+
 
 class ClippingParameters(NamedTuple):
   """Per-coordinate step size and threshold of ACClip matching RMSProp."""
@@ -83,6 +85,4 @@ def clipping_step_size(
   :math:`h_{\text{clip}} = \eta \min\{\tau / |g|, 1\}` (``g = 0`` gives
   ``eta``).
   """
-  a = jnp.abs(g)
-  return learning_rate * jnp.where(a > max_delta,
-                                   max_delta / jnp.where(a > 0, a, 1.0), 1.0)
+  return learning_rate * clip_factor(jnp.abs(g), max_delta)
