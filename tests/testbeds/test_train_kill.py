@@ -44,7 +44,7 @@ COMPARED = ("train_loss", "train_accuracy", "train_grad_norm",
             "eval_accuracy")
 FAULT_POINTS = int(os.environ.get("ACCLIP_FAULT_POINTS", "2"))
 SEED = int(os.environ.get("ACCLIP_FAULT_SEED", "0"))
-_PROGRESS = re.compile(r"^step (\d+)/(\d+) \| ")
+_PROGRESS = re.compile(r"^step (\d+)/(\d+) \(\d+%\) \| ")
 
 
 def _env(cache_dir):
