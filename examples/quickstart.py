@@ -11,14 +11,16 @@ whole grid (every learning rate's median test MSE) is printed and saved.
 
 Run:  python examples/quickstart.py --workdir=runs/quickstart
 Writes results.json (every grid point and seed) and loss_curves.png there.
+A bad flag or value ends with one ``error: ...`` line and exit code 1, before
+anything is written (``--traceback`` shows the traceback too).
 """
 
 import json
 import os
 import time
 
-from absl import app
 from absl import flags
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +28,7 @@ import optax
 from sklearn import datasets
 
 import acclip_optax
+from acclip_optax import _cli
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart", "Output folder.")
 _STEPS = flags.DEFINE_integer("steps", 1500, "Training steps per run.")
@@ -115,6 +118,26 @@ def make_run(make_tx, train, val, test, steps, batch_size):
   return run, eval_every
 
 
+def validate_arguments(*, steps: int, seeds: int, noise_df: float,
+                       batch_size: int) -> None:
+  """Raises a one-line ``ValueError`` naming a bad argument and what is allowed.
+
+  Writes nothing; ``run_quickstart`` calls it before creating ``workdir``.
+  """
+  if steps < 25 or steps % 25:
+    raise ValueError(f"steps={steps}; expected a positive multiple of 25 (the "
+                     "evaluation interval)")
+  if seeds < 1:
+    raise ValueError(f"seeds={seeds}; expected an integer >= 1 (seeds per "
+                     "optimizer and learning rate)")
+  if not np.isfinite(noise_df) or noise_df <= 0:
+    raise ValueError(f"noise_df={noise_df}; expected a finite number > 0 (the "
+                     "Student-t degrees of freedom; <= 2 has infinite "
+                     "variance)")
+  if batch_size < 1:
+    raise ValueError(f"batch_size={batch_size}; expected an integer >= 1")
+
+
 def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
                    noise_df: float = 1.2, batch_size: int = 16,
                    print_fn=print) -> dict:
@@ -126,11 +149,8 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
   Returns:
     The document written to ``results.json``.
   """
-  if steps < 25 or steps % 25:
-    raise ValueError(f"steps={steps}; expected a positive multiple of 25 (the "
-                     "evaluation interval)")
-  if seeds < 1:
-    raise ValueError(f"seeds={seeds}; expected >= 1")
+  validate_arguments(steps=steps, seeds=seeds, noise_df=noise_df,
+                     batch_size=batch_size)
   os.makedirs(workdir, exist_ok=True)
   train, val, test, noise = load_data(0, noise_df)
   print_fn(f"Diabetes regression: {train[0].shape[0]} train / "
@@ -217,9 +237,12 @@ def run_quickstart(workdir: str, *, steps: int = 1500, seeds: int = 5,
 
 def main(argv):
   del argv
+  if not flags.FLAGS["verbosity"].present:
+    # JAX logs an INFO line per backend it cannot load (TPU on a CPU machine).
+    logging.set_verbosity(logging.WARNING)
   run_quickstart(_WORKDIR.value, steps=_STEPS.value, seeds=_SEEDS.value,
                  noise_df=_NOISE_DF.value, batch_size=_BATCH.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main, user_errors=(ValueError,))

@@ -73,8 +73,17 @@ def test_best_optimizer_beats_predicting_the_mean(run):
   assert best < 0.9 * baseline, (best, baseline)
 
 
-def test_bad_arguments_raise(tmp_path):
-  with pytest.raises(ValueError, match="steps=30"):
-    quickstart.run_quickstart(str(tmp_path), steps=30)
-  with pytest.raises(ValueError, match="seeds=0"):
-    quickstart.run_quickstart(str(tmp_path), seeds=0)
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(steps=30), "steps=30; expected a positive multiple of 25"),
+    (dict(steps=0), "steps=0; expected a positive multiple of 25"),
+    (dict(seeds=0), "seeds=0; expected an integer >= 1"),
+    (dict(noise_df=0.0), "noise_df=0.0; expected a finite number > 0"),
+    (dict(noise_df=float("nan")), "noise_df=nan; expected a finite number"),
+    (dict(batch_size=0), "batch_size=0; expected an integer >= 1"),
+])
+def test_bad_arguments_raise_before_writing(tmp_path, kwargs, message):
+  workdir = tmp_path / "run"
+  with pytest.raises(ValueError) as e:
+    quickstart.run_quickstart(str(workdir), **kwargs)
+  assert str(e.value).startswith(message) and "\n" not in str(e.value)
+  assert not workdir.exists()

@@ -57,14 +57,71 @@ def _qq_columns(groups: tuple, limit: int) -> list:
   return order
 
 
+def _is_int(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises a one-line ``ValueError`` naming a bad field and what is allowed.
+
+  Checks every field that ``measure_noise`` reads, with the ranges the noise
+  functions accept, so that a mistake is reported before anything is computed
+  or written.
+  """
+  def bad(field, expected):
+    raise ValueError(f"config.{field}={config.get(field)!r}; expected "
+                     f"{expected}")
+
+  if config.get("model") not in sources.SOURCES:
+    bad("model", f"one of {sorted(sources.SOURCES)}")
+  if config.model in ("bert", "resnet"):
+    from acclip_optax.testbeds import models  # pylint: disable=g-import-not-at-top
+    sizes = models.BERT_SIZES if config.model == "bert" else (
+        models.RESNET_SIZES)
+    if config.get("model_size") not in sizes:
+      bad("model_size", f"one of {sorted(sizes)} for model={config.model!r}")
+  hidden = config.get("hidden_sizes")
+  if (not isinstance(hidden, (tuple, list)) or
+      not all(_is_int(h) and h >= 1 for h in hidden)):
+    bad("hidden_sizes", "a tuple of integers >= 1, e.g. (128, 128)")
+  minimum = {"seed": 0, "batch_size": 1, "num_samples": 4, "block_size": 2,
+             "num_coordinates": 0, "reference_batches": 1,
+             # The Hill index of the per-example norms needs 2 of them.
+             "per_example_batch": 2, "chunk_size": 1, "noise_scale_pairs": 1,
+             "num_bootstrap": 0}
+  for field, low in minimum.items():
+    value = config.get(field)
+    if not _is_int(value) or value < low:
+      bad(field, f"an integer >= {low}")
+  if config.reference not in ("full", "large_batch"):
+    bad("reference", "'full' or 'large_batch'")
+  pair = config.get("noise_scale_batches")
+  if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or
+      not all(_is_int(b) for b in pair) or not 1 <= pair[0] < pair[1]):
+    bad("noise_scale_batches", "(small, big) integers with 1 <= small < big")
+  for field in ("stable_alpha", "threshold"):
+    value = config.get(field)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or
+        not 0 < value <= 2):
+      bad(field, "a number in (0, 2]")
+  if not isinstance(config.get("progress"), bool):
+    bad("progress", "True or False")
+  try:
+    noise.leaf_groups({}, config.get("groups", None))
+  except ValueError as e:
+    raise ValueError(f"config.groups: {e}") from None
+
+
 def measure_noise(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs every diagnostic on ``config.model`` and writes ``workdir`` files.
 
   Writes ``config.json``, ``summary.json`` and the PNGs ``histograms``,
   ``ccdf``, ``hill``, ``variance``, ``qq`` and ``groups``; prints a line per
   phase (stderr, when ``config.progress``) and the verdict with a per-group
-  summary (stdout); returns the summary.
+  summary (stdout); returns the summary. A bad config field raises a
+  one-line ``ValueError`` (``validate_config``) before anything is written.
   """
+  validate_config(config)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))

@@ -6,6 +6,9 @@ python examples/theory/main.py --config=examples/theory/configs/quick.py \
 Writes report.md (claim, predicted, measured with 95% CI, verdict), one PNG
 per figure and results.json (every number) to the work directory. Override
 any field from the command line, e.g. --config.strongly_convex.num_seeds=64.
+A misspelled field, a missing config file, an unknown experiment or a bad value
+ends with one ``error: ...`` line and exit code 1 (``--traceback`` shows the
+traceback); the report is written only after every experiment ran.
 """
 
 from absl import app
@@ -13,6 +16,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from acclip_optax import _cli
 from acclip_optax import theory
 
 FLAGS = flags.FLAGS
@@ -26,6 +30,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Too many command-line arguments.")
+  unknown = [n for n in FLAGS.config.experiments
+             if n not in theory.EXPERIMENTS]
+  if unknown:  # checked before the first (minutes-long) experiment runs
+    raise ValueError(f"config.experiments: unknown {', '.join(unknown)}; "
+                     f"expected names from {', '.join(theory.EXPERIMENTS)}")
   logging.set_verbosity(logging.INFO)
   logging.info("workdir: %s", FLAGS.workdir)
   out = theory.run_lab(FLAGS.config, FLAGS.workdir, progress=logging.info)
@@ -35,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main, user_errors=(ValueError, TypeError))
