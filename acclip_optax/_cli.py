@@ -193,8 +193,11 @@ def run(main: Callable[[list[str]], Any], *,
   exit code 1. Any other exception keeps its traceback: it is a bug.
   """
   if TRACEBACK_FLAG not in flags.FLAGS:
+    # Declared for the program (absl names __main__ by sys.argv[0]), so that
+    # --helpshort lists it with the program's own flags.
     flags.DEFINE_bool(TRACEBACK_FLAG, False,
-                      "On an error, show the traceback, not only its message.")
+                      "On an error, show the traceback, not only its message.",
+                      module_name=sys.argv[0])
 
   def guarded_main(argv: list[str]) -> None:
     try:
