@@ -12,14 +12,14 @@ Problems:
   quadratic and non-convex ripple bowl with symmetric Pareto gradient noise
   of tail index ``alpha + 0.1`` (Assumption 1 holds with exponent alpha);
   metric: :math:`\log_{10}(f(x_K) - f^\star)` of the last iterate.
-* ``quad_spikes`` / ``wave_spikes``: problem (d) on the theory problems
-  (the testbeds have no label-corruption switch, and adding one is outside
-  this program's files): Gaussian gradient noise plus, at each step with
-  probability ``spike_rate``, a spike of ``spike_scale`` times a Gaussian
-  vector, which stands in for a few batches whose loss spikes.
-* ``bert`` / ``resnet`` (``--preset=full`` only, or ``--problems``): tiny
-  BERT MLM on the Brown Corpus and the micro ResNet on Fashion-MNIST through
-  ``acclip_optax.testbeds.train_and_evaluate``; metric: final eval loss.
+* ``quad_spikes`` / ``wave_spikes``: injected spikes on the theory
+  problems: Gaussian gradient noise plus, at each step with probability
+  ``spike_rate``, a spike of ``spike_scale`` times a Gaussian vector.
+
+Tiny BERT MLM on the Brown Corpus, the micro ResNet on Fashion-MNIST and
+tiny BERT with label-corrupted batches (parts b-d) run through the testbeds'
+training loop in ``benchmarks/which_clipper_testbeds.py``, with the same
+methods.
 
 Protocol, fixed before any run: each method's learning rate is the grid point
 with the lowest median metric over ``tune_seeds`` tuning seeds; it is then
@@ -66,8 +66,7 @@ METHODS = ("sgd_momentum", "adamw", "gclip_sgd", "cclip_sgd",
 ALPHAS = (1.2, 1.5, 2.0)
 THEORY_PROBLEMS = tuple(f"{kind}_a{a:g}" for kind in ("quad", "wave")
                         for a in ALPHAS) + ("quad_spikes", "wave_spikes")
-TESTBED_PROBLEMS = ("bert", "resnet")
-PROBLEMS = THEORY_PROBLEMS + TESTBED_PROBLEMS
+PROBLEMS = THEORY_PROBLEMS
 
 # A suboptimality above this (or not finite) counts as divergence.
 _LOG10_CAP = 10.0
@@ -75,26 +74,13 @@ _LOG10_CAP = 10.0
 PRESETS = {
     # Seconds: the test runs this end to end.
     "smoke": dict(dim=8, steps=200, grid_points=3, tune_seeds=2, seeds=3,
-                  problems=("wave_a1.5", "wave_spikes"),
-                  tb_steps=8, tb_grid=(1.0,), tb_seeds=2),
-    # Minutes on 2 busy CPU cores: every theory problem. The testbeds cost
-    # about a minute per run there, so they are left to "full".
+                  problems=("wave_a1.5", "wave_spikes")),
+    # Minutes on 2 busy CPU cores: every theory problem.
     "quick": dict(dim=64, steps=2000, grid_points=9, tune_seeds=4, seeds=8,
-                  problems=THEORY_PROBLEMS,
-                  tb_steps=60, tb_grid=(1 / 3, 1.0, 3.0), tb_seeds=3),
+                  problems=THEORY_PROBLEMS),
     "full": dict(dim=100, steps=10000, grid_points=17, tune_seeds=8, seeds=16,
-                 problems=PROBLEMS,
-                 tb_steps=300, tb_grid=(0.1, 0.3, 1.0, 3.0, 10.0),
-                 tb_seeds=3),
+                 problems=PROBLEMS),
 }
-
-# Testbed learning rates are these times the preset's ``tb_grid`` factors.
-TESTBED_BASE_LR = {
-    "sgd_momentum": 0.05, "adamw": 2e-3, "gclip_sgd": 0.5, "cclip_sgd": 0.5,
-    "acclip_printed": 1.0, "acclip_ported": 2e-3, "adamw_zclip": 2e-3,
-    "adamw_adagc": 2e-3, "adamw_autoclip": 2e-3, "adamw_spam": 2e-3,
-}
-
 
 def lr_grid(points: int) -> np.ndarray:
   """The theory problems' grid, the same for every method: 1e-4 to 1.
@@ -226,75 +212,6 @@ def theory_info(problem: str, preset: dict) -> dict:
           "x_label": "step k", "y_label": "median f(x_k) - f*"}
 
 
-# -------------------------------------------------------------- testbeds ---
-
-
-def testbed_config(problem: str, method: str, lr: float, seed: int,
-                   steps: int):
-  """A shrunk smoke config of ``problem`` running ``method``."""
-  root = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train"
-  if str(root) not in sys.path:
-    sys.path.insert(0, str(root))
-  from configs import smoke_bert  # pylint: disable=g-import-not-at-top
-  from configs import smoke_resnet  # pylint: disable=g-import-not-at-top
-  config = (smoke_bert if problem == "bert" else smoke_resnet).get_config()
-  config.num_train_steps = steps
-  config.warmup_steps = max(steps // 10, 1)
-  config.log_every_steps = steps
-  config.eval_every_steps = steps
-  config.checkpoint_every_steps = steps
-  config.num_eval_batches = 4
-  config.seed = seed
-  config.learning_rate = float(lr)
-  config.weight_decay = 0.0
-  # Short runs: the clippers' warm-ups end within the first fifth.
-  config.clipper_warmup_steps = max(steps // 5, 1)
-  if method == "sgd_momentum":
-    config.optimizer = "sgd_momentum"
-  elif method in ("gclip_sgd", "cclip_sgd"):
-    config.optimizer = "clipped_sgd" if method == "gclip_sgd" else "cclip_sgd"
-    config.clip_threshold = 1.0
-  elif method.startswith("acclip"):
-    config.optimizer = "acclip"
-    config.acclip_second_moment = (
-        "none" if method == "acclip_printed" else "debiased")
-  else:
-    config.optimizer = "adamw"
-    config.clipper = method.partition("_")[2] or "none"
-  return config
-
-
-def run_testbed_problem(problem: str, methods, preset: dict, workroot: str,
-                        tick):
-  """Every method on one testbed: tune on seed 100, score seeds 0..n-1."""
-  from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
-  steps = preset["tb_steps"]
-  out = {}
-
-  def one(method, lr, seed):
-    workdir = tempfile.mkdtemp(prefix=f"{problem}_{method}_", dir=workroot)
-    config = testbed_config(problem, method, lr, seed, steps)
-    try:
-      summary = testbeds.train_and_evaluate(config, workdir)
-      loss = summary.get("eval_loss")
-    except testbeds.NonFiniteTrainingError:
-      loss = None
-    tick(f"{problem} {method} lr={lr:.3g} seed={seed} eval_loss={loss}")
-    return float("inf") if loss is None else float(loss)
-
-  for method in methods:
-    grid = [TESTBED_BASE_LR[method] * f for f in preset["tb_grid"]]
-    tune = [one(method, lr, 100) for lr in grid]
-    best = int(np.argmin(tune))
-    per_seed = [one(method, grid[best], s) for s in range(preset["tb_seeds"])]
-    out[method] = {"grid": grid, "tune_eval_loss": tune,
-                   "learning_rate": grid[best],
-                   "at_grid_edge": len(grid) > 1 and best in (0, len(grid) - 1),
-                   "per_seed": per_seed}
-  return out, {"steps": steps, "metric": "final eval loss",
-               "tuning_seed": 100}
-
-
 # --------------------------------------------------------------- reports ---
 
 
@@ -362,28 +279,16 @@ def markdown(doc: dict) -> str:
 
 
 def plot(problem: str, info: dict, path: pathlib.Path) -> None:
-  """Median curves (theory) or per-seed final losses (testbeds)."""
+  """Median suboptimality against step, one line per method."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(7, 4.5))
-  methods = info["methods"]
-  if problem in THEORY_PROBLEMS:
-    for m, r in methods.items():
-      y = np.array([np.nan if v is None else v for v in r["curve_median"]])
-      ax.loglog(r["curve_steps"], y, label=f"{m} (lr {r['learning_rate']:.2g})")
-    ax.set_xlabel(info["info"]["x_label"])
-    ax.set_ylabel(info["info"]["y_label"] + " (held-out seeds)")
-  else:
-    names = list(methods)
-    for i, m in enumerate(names):
-      e = methods[m]["estimate"]
-      ax.errorbar([i], [e["value"]], yerr=[[e["value"] - e["ci_low"]],
-                                            [e["ci_high"] - e["value"]]],
-                  fmt="o", capsize=4, label=m)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_xlabel("method (learning rate tuned)")
-    ax.set_ylabel("final eval loss (mean, 95% CI over seeds)")
+  for m, r in info["methods"].items():
+    y = np.array([np.nan if v is None else v for v in r["curve_median"]])
+    ax.loglog(r["curve_steps"], y, label=f"{m} (lr {r['learning_rate']:.2g})")
+  ax.set_xlabel(info["info"]["x_label"])
+  ax.set_ylabel(info["info"]["y_label"] + " (held-out seeds)")
   ax.set_title(f"which clipper: {problem}")
   ax.legend(fontsize=7, ncol=2)
   fig.tight_layout()
@@ -414,10 +319,8 @@ def run(preset_name: str, out_dir: str, problems=None, methods=None,
                      "reference of every comparison")
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  n_tb = sum(p in TESTBED_PROBLEMS for p in problems)
-  runs_per_tb = len(methods) * (len(preset["tb_grid"]) + preset["tb_seeds"])
-  kinds = {p.partition("_")[0] for p in problems if p in THEORY_PROBLEMS}
-  total = len(kinds) * len(methods) + n_tb * runs_per_tb
+  kinds = {p.partition("_")[0] for p in problems}
+  total = len(kinds) * len(methods)
   t0, done = time.perf_counter(), [0]
 
   def tick(what: str) -> None:
@@ -435,7 +338,6 @@ def run(preset_name: str, out_dir: str, problems=None, methods=None,
              sys.argv[1:]) if __name__ == "__main__" else None,
          "jax": jax.__version__, "backend": jax.default_backend(),
          "problems": {}}
-  workroot = str(out / "workdirs")
   theory_results = {}
   for kind in ("quad", "wave"):
     variants = [p.partition("_")[2] for p in problems
@@ -450,11 +352,7 @@ def run(preset_name: str, out_dir: str, problems=None, methods=None,
       tick(f"{kind} {m}: chosen lr " + ", ".join(
           f"{kind}_{v} {lr:.2g}" for v, lr in chosen))
   for p in problems:
-    if p in THEORY_PROBLEMS:
-      results, info = theory_results[p], theory_info(p, preset)
-    else:
-      os.makedirs(workroot, exist_ok=True)
-      results, info = run_testbed_problem(p, methods, preset, workroot, tick)
+    results, info = theory_results[p], theory_info(p, preset)
     best = summarize(results)
     doc["problems"][p] = {"info": info, "methods": results, **best}
     plot(p, doc["problems"][p], out / f"{p}.png")
