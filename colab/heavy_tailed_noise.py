@@ -60,7 +60,11 @@ from acclip_optax import noise
 from acclip_optax import testbeds
 
 on_accelerator = jax.default_backend() != "cpu"
-NUM_SAMPLES = 96 if SMOKE else (2000 if on_accelerator else 500)
+NUM_SAMPLES = 64 if SMOKE else (2000 if on_accelerator else 500)
+# The reference gradient g_ref: the mean gradient over this many fresh batches.
+REFERENCE = (dict(batch_size=64, num_batches=4) if SMOKE else
+             dict(batch_size=256, num_batches=16))
+NUM_BOOTSTRAP = 50 if SMOKE else 200  # Resamples behind each 95% CI.
 print("devices:", jax.devices(), "| draws per model:", NUM_SAMPLES)
 
 # %% [markdown]
@@ -98,8 +102,10 @@ def sample_batch(seed, batch_size):
 
 
 mlp = noise.NoiseSource("mlp-digits", loss_fn, params, sample_batch)
-mlp_draws = noise.minibatch_noise(mlp, batch_size=32, num_samples=NUM_SAMPLES)
-mlp_report = noise.assess_noise(mlp_draws)
+mlp_draws = noise.minibatch_noise(
+    mlp, batch_size=32, num_samples=NUM_SAMPLES,
+    reference=noise.reference_gradient(mlp, **REFERENCE))
+mlp_report = noise.assess_noise(mlp_draws, num_bootstrap=NUM_BOOTSTRAP)
 print(mlp_report.summary())
 
 # %% [markdown]
@@ -115,15 +121,19 @@ print(mlp_report.summary())
 # ## 2. Tiny BERT vs the small ResNet (the paper's Figure 2)
 
 # %%
-bert = testbeds.bert_mlm_noise_source("tiny", seq_len=32 if SMOKE else 128)
+# In smoke mode: short sequences, a 2048-word vocabulary, the 3-block ResNet.
+bert = testbeds.bert_mlm_noise_source(
+    "tiny", seq_len=32 if SMOKE else 128, vocab_size=2048 if SMOKE else 8192)
 resnet = testbeds.resnet_noise_source("micro" if SMOKE else "small")
 reports, draws = {}, {}
 for name, source in (("tiny BERT (MLM, Brown)", bert),
-                     ("small ResNet (Fashion-MNIST)", resnet)):
+                     (f"{'micro' if SMOKE else 'small'} ResNet (Fashion-MNIST)",
+                      resnet)):
   draws[name] = noise.minibatch_noise(
       source, batch_size=8 if SMOKE else 32, num_samples=NUM_SAMPLES,
-      num_coordinates=8, progress=not SMOKE)
-  reports[name] = noise.assess_noise(draws[name])
+      reference=noise.reference_gradient(source, **REFERENCE),
+      num_coordinates=4 if SMOKE else 8, progress=not SMOKE)
+  reports[name] = noise.assess_noise(draws[name], num_bootstrap=NUM_BOOTSTRAP)
   print(f"== {name}\n{reports[name].summary()}\n")
 
 # %%

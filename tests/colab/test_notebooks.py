@@ -19,7 +19,9 @@ nbclient = pytest.importorskip("nbclient")
 COLAB = pathlib.Path(__file__).resolve().parents[2] / "colab"
 NOTEBOOKS = sorted(COLAB.glob("*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
-SMOKE_LIMIT_SECONDS = 600  # the issue's 2-minute target is not met by all
+# Hard limit per notebook in smoke mode. The target is 2 minutes on 2 shared
+# CPU cores; the limit leaves room for a loaded machine.
+SMOKE_LIMIT_SECONDS = 240
 
 
 def test_every_script_has_its_notebook():
@@ -51,7 +53,7 @@ def test_notebook_matches_its_script(name):
 
 
 # Over CI's budget on 2 cores (4-5 min each): run in the extended profile.
-_EXTENDED = ("heavy_tailed_noise", "reproduce_the_paper")
+_EXTENDED = ("reproduce_the_paper",)
 
 
 @pytest.mark.parametrize("name", [
@@ -63,8 +65,12 @@ def test_notebook_runs_in_smoke_mode(name, tmp_path):
   os.environ.update({"SMOKE": "1", "FIGDIR": str(tmp_path),
                      "MPLBACKEND": "Agg",
                      "ACCLIP_REPRODUCE_WORKDIR": str(tmp_path / "repro"),
-                     # This checkout is the notebooks' source (no git clone).
-                     "ACCLIP_OPTAX_SOURCE": str(COLAB.parent)})
+                     # This checkout is the notebooks' source (no git clone)
+                     # and the kernel imports it (no pip install).
+                     "ACCLIP_OPTAX_SOURCE": str(COLAB.parent),
+                     "PYTHONPATH": os.pathsep.join(
+                         [str(COLAB.parent)] +
+                         [p for p in [os.environ.get("PYTHONPATH")] if p])})
   try:
     client = nbclient.NotebookClient(
         nb, timeout=SMOKE_LIMIT_SECONDS, kernel_name="python3",
