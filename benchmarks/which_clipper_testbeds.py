@@ -43,9 +43,10 @@ hold / inconclusive. A diverged seed counts as the uniform predictor (loss
 The label corruption wraps the dataset that the loop builds: the testbeds'
 loop takes no dataset argument, so :func:`corrupted_labels` swaps
 ``acclip_optax.testbeds._train.create_dataset`` for a wrapper while a spike
-run trains, keyed on the config fields ``corrupt_label_steps`` /
-``corrupt_label_mode`` (hashed into the run's directory like every other
-field), and every spike run checks that its corrupted batches were served.
+run trains, and every spike run checks that its corrupted batches were
+served. The training config of a spike run is its clean twin's (so the two
+share compiled programs); the corruption is part of the runner's job config
+(``job_config.json``, hashed into the run's directory).
 
 Run:  python benchmarks/which_clipper_testbeds.py --preset=quick \
         --workdir=/tmp/which_clipper_testbeds --out_dir=benchmarks/results
@@ -270,24 +271,24 @@ class CorruptedLabels:
 
 
 @contextlib.contextmanager
-def corrupted_labels():
-  """While active, the testbeds build datasets that honour the corruption.
+def corrupted_labels(steps: Sequence[int], mode: str):
+  """While active, the testbeds' datasets corrupt the labels of ``steps``.
 
-  Datasets of configs with a non-empty ``corrupt_label_steps`` are wrapped in
-  :class:`CorruptedLabels`; yields the list of wrappers built.
+  Every dataset the training loop builds (through
+  ``acclip_optax.testbeds._train.create_dataset``) is wrapped in
+  :class:`CorruptedLabels` with the config's seed; yields the list of
+  wrappers built.
   """
   from acclip_optax.testbeds import _train  # pylint: disable=g-import-not-at-top
+  if mode not in LABEL_MODES:
+    raise ValueError(f"corrupt_label_mode={mode!r}; expected one of "
+                     f"{LABEL_MODES}")
   original = _train.create_dataset
   built: List[CorruptedLabels] = []
 
   def create_dataset(config):
-    dataset = original(config)
-    steps = tuple(config.get("corrupt_label_steps", ()) or ())
-    if steps:
-      dataset = CorruptedLabels(dataset, steps,
-                                config.get("corrupt_label_mode", "constant"),
-                                config.seed)
-      built.append(dataset)
+    dataset = CorruptedLabels(original(config), steps, mode, config.seed)
+    built.append(dataset)
     return dataset
 
   _train.create_dataset = create_dataset
@@ -332,20 +333,24 @@ def _grad_norm_ratios(norms: Dict[int, float], steps: Sequence[int]):
   return out
 
 
-def train_spiked(runner, name: str, config) -> dict:
-  """One keyed, resumable spike run: the runner's result plus spike data.
+def train_spiked(runner, name: str, config, steps: Sequence[int],
+                 mode: str) -> dict:
+  """One keyed, resumable run of ``config`` with batches ``steps`` corrupted.
 
   Returns ``eval_loss``/``eval_accuracy`` (``inf``/0 when diverged, as
   :meth:`Runner.train`), ``diverged``, ``losses`` (every step's train loss,
-  1-based step -> loss), ``spike_heights`` and ``curve``.
+  1-based step -> loss), ``spike_heights``, ``grad_norm_ratios`` and
+  ``curve``.
   """
   from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
   from acclip_optax.testbeds import _metrics  # pylint: disable=g-import-not-at-top
-  steps = tuple(config.corrupt_label_steps)
+  steps = tuple(int(s) for s in steps)
+  job = {"train": config, "corrupt_label_steps": list(steps),
+         "corrupt_label_mode": mode}
 
   def fn(directory):
     diverged, message = False, ""
-    with corrupted_labels() as built:
+    with corrupted_labels(steps, mode) as built:
       try:
         out = testbeds.train_and_evaluate(config, str(directory))
       except testbeds.NonFiniteTrainingError as e:
@@ -390,7 +395,7 @@ def train_spiked(runner, name: str, config) -> dict:
     return (f"{name}: eval loss {r['eval_loss']:.4f}; spikes {heights} "
             f"nats, gradient norm {ratios}")
 
-  return runner.job(name, config, fn, units=float(config.num_train_steps),
+  return runner.job(name, job, fn, units=float(config.num_train_steps),
                     summary=line)
 
 
@@ -426,13 +431,10 @@ def run_problem(runner, problem: str, methods, preset: dict,
     lr = tuned_bert[method]["learning_rate"]
     runs = []
     for seed in range(preset["seeds"]):
-      cfg = _tuning.run_config(
-          config, learning_rate=lr, seed=seed,
-          corrupt_label_steps=spike_steps(preset),
-          corrupt_label_mode=preset["corrupt_label_mode"])
+      cfg = _tuning.run_config(config, learning_rate=lr, seed=seed)
       runs.append(train_spiked(
           runner, f"wc-{problem}-{method}-lr{_tuning.lr_label(lr)}-s{seed}",
-          cfg))
+          cfg, spike_steps(preset), preset["corrupt_label_mode"]))
     out[method] = {
         "learning_rate": lr, "tuned_on": "bert",
         "chosen_at_grid_edge": tuned_bert[method]["chosen_at_grid_edge"],
@@ -533,7 +535,9 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
   t0 = time.perf_counter()
   raw: Dict[str, Dict[str, dict]] = {}
   with _reproduce.compilation_cache(workdir / "jax_cache"):
-    for p in problems:
+    # The spike runs right after clean BERT, whose compiled programs they
+    # reuse (the loop keeps the most recent few in memory).
+    for p in sorted(problems, key=("bert", "bert_spikes", "resnet").index):
       raw[p] = run_problem(runner, p, methods, preset, raw.get("bert"))
   doc = {
       "preset": preset_name, "settings": _jsonable(preset),

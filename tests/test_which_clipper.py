@@ -274,14 +274,25 @@ def test_corrupted_batches_spike_the_loss_and_gradient(tb_run):
   assert raw["corrupted_steps"] == [5]
   lr = _tuning.lr_label(raw["learning_rate"])
 
-  def rows(problem, seed):
+  def run_dir(problem, seed):
     (d,) = [d for d in _run_dirs(work, problem, "adamw", seed)
             if d.name.startswith(f"wc-{problem}-adamw-lr{lr}-s{seed}-")]
-    lines = (d / "metrics.jsonl").read_text().splitlines()
-    return {r["step"]: r for r in map(json.loads, lines)
+    return d
+
+  def rows(problem, seed):
+    lines = (run_dir(problem, seed) / "metrics.jsonl").read_text()
+    return {r["step"]: r for r in map(json.loads, lines.splitlines())
             if "train_loss" in r}
 
   for seed in range(wct.PRESETS["smoke"]["seeds"]):
+    # The same training config as the clean twin; the corruption is the
+    # runner's job setting.
+    read = lambda d, f: json.loads((d / f).read_text())
+    twin, spike = run_dir("bert", seed), run_dir("bert_spikes", seed)
+    assert read(twin, "config.json") == read(spike, "config.json")
+    job = read(spike, "job_config.json")
+    assert job["corrupt_label_steps"] == [5]
+    assert job["corrupt_label_mode"] == "constant"
     clean, spiked = rows("bert", seed), rows("bert_spikes", seed)
     for key in ("train_loss", "train_grad_norm", "train_accuracy"):
       assert clean[3][key] == pytest.approx(spiked[3][key], rel=1e-6)
@@ -304,10 +315,8 @@ def test_corrupted_labels_wrap_only_the_chosen_batches():
   config = wct.testbed_config("bert", "adamw", wct.PRESETS["smoke"])
   plain = testbeds.create_dataset(config)
   original = _train.create_dataset
-  config.corrupt_label_steps = (3,)
   for mode in wct.LABEL_MODES:
-    config.corrupt_label_mode = mode
-    with wct.corrupted_labels() as built:
+    with wct.corrupted_labels((3,), mode) as built:
       wrapped = _train.create_dataset(config)
     assert _train.create_dataset is original
     assert built == [wrapped]
@@ -328,7 +337,9 @@ def test_corrupted_labels_wrap_only_the_chosen_batches():
         assert np.mean(b["mlm_ids"][used] == a["mlm_ids"][used]) < 0.05
     assert wrapped.served == [3]
   with pytest.raises(ValueError, match="corrupt_label_mode='noisy'"):
-    wct.CorruptedLabels(plain, (3,), "noisy", 0)
+    with wct.corrupted_labels((3,), "noisy"):
+      pass
+  assert _train.create_dataset is original
 
 
 def test_spike_measurements_by_hand():
