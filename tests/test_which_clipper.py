@@ -453,3 +453,19 @@ def test_testbed_method_fields(method, fields):
   config = wct.testbed_config("bert", method, wct.PRESETS["smoke"])
   for key, value in fields.items():
     assert config[key] == value
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_testbed_presets_build_valid_configs(preset):
+  # What a long run would hit first: every (problem, method, grid point)
+  # config passes the loop's validation and builds its optimizer.
+  from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
+  p = wct.PRESETS[preset]
+  assert p["seeds"] >= 3 and len(p["lr_factors"]) >= 3
+  for problem in ("bert", "resnet"):
+    for method in wct.METHODS:
+      grid = wct.lr_grid(problem, method, p)
+      assert len(set(_tuning.lr_label(lr) for lr in grid)) == len(grid)
+      for lr in grid:
+        testbeds.validate_config(_tuning.run_config(
+            wct.testbed_config(problem, method, p), learning_rate=lr))
