@@ -52,13 +52,7 @@ def test_notebook_matches_its_script(name):
                        f"`jupytext --sync colab/{name}.py`")
 
 
-# Over CI's budget on 2 cores (4-5 min each): run in the extended profile.
-_EXTENDED = ("reproduce_the_paper",)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.extended) if n in _EXTENDED else n
-    for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
   nb = nbformat.read(COLAB / f"{name}.ipynb", as_version=4)
   env_before = dict(os.environ)
