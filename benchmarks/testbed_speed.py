@@ -217,7 +217,8 @@ class OurStep:
         config, data)
     step = functools.partial(_train.train_step, graphdef=self.graphdef,
                              tx=self.tx, config=config,
-                             dropout_key=jax.random.key(1))
+                             dropout_key=jax.random.key(1),
+                             learning_rate=None)
     self.batches = [jax.device_put(b) for b in batches]
     # Compiled once, ahead of time: the same executable gives the cost
     # analysis and runs the steps (donated, as in the training loop).

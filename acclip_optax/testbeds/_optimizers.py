@@ -143,8 +143,15 @@ def _chain_clipper(config, adam_like) -> optax.GradientTransformation:
   return optax.chain(clip, adam_like)
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
+def make_optimizer(config, learning_rate=None) -> optax.GradientTransformation:
   """The optimizer named by ``config.optimizer`` (see :data:`OPTIMIZERS`).
+
+  By default the step size follows :func:`make_schedule`. Given
+  ``learning_rate`` (a scalar, which may be a traced value), every step uses
+  that rate instead: the training loop evaluates the schedule on the host and
+  passes each step's rate in, so that one compiled step serves every peak
+  rate, warm-up and length. The optimizer state has the same structure either
+  way (the rate is a schedule of the step count that ignores the count).
 
   * ``sgd`` / ``sgd_momentum``: :func:`optax.sgd` (heavy-ball, ``momentum``).
   * ``clipped_sgd``: :func:`acclip_optax.clipped_sgd`, Algorithm 1 of the
@@ -161,7 +168,14 @@ def make_optimizer(config) -> optax.GradientTransformation:
   ``grad_clip_norm > 0`` prepends :func:`optax.clip_by_global_norm`.
   """
   name = config.optimizer
-  sched = make_schedule(config)
+  if learning_rate is None:
+    sched = make_schedule(config)
+  else:
+    rate = learning_rate
+
+    def sched(count):
+      del count  # the caller's rate holds for this step
+      return rate
   wd = config.get("weight_decay", 0.0)
   if name == "sgd":
     opt = optax.sgd(sched)

@@ -159,7 +159,7 @@ _EIGHT_DEVICES = textwrap.dedent("""
       bs = _sharding.batch_sharding(mesh)
       step = jax.jit(functools.partial(
           _train.train_step, graphdef=graphdef, tx=tx, config=config,
-          dropout_key=jax.random.key(1)),
+          dropout_key=jax.random.key(1), learning_rate=None),
           in_shardings=(sh, bs), out_shardings=(sh, None))
       losses = []
       for i in range(2):
@@ -192,3 +192,50 @@ def test_eight_device_data_parallel_step_equals_one_device():
   # FSDP: the 2048 x 128 token embedding is split 8 ways along its rows.
   assert out["fsdp8"]["shard_shape"] == [256, 128]
   assert out["dp8"]["shard_shape"] == [2048, 128]
+
+
+def test_one_compiled_step_serves_every_rate_seed_and_schedule(tmp_path):
+  """Rates and seeds are arguments: a grid compiles the train step once.
+
+  And the rate passed per step gives the same trajectory as the optimizer
+  built with the config's schedule (evaluated on its own step count).
+  """
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from acclip_optax.testbeds import _optimizers, _sharding, _train  # pylint: disable=g-import-not-at-top
+  base = smoke_bert.get_config()
+  base.num_train_steps, base.warmup_steps = 3, 1
+  base.log_every_steps = base.eval_every_steps = 3
+  base.checkpoint_every_steps, base.num_eval_batches = 0, 1
+  data = _train.create_dataset(base)
+  mesh = _sharding.make_mesh(1)
+  progs = _train.programs(base, data, mesh)
+  for i, (lr, seed, steps) in enumerate(((3e-3, 0, 3), (1e-2, 1, 4))):
+    config = base.copy_and_resolve_references()
+    config.learning_rate, config.seed, config.num_train_steps = lr, seed, steps
+    assert _train.programs(config, data, mesh) is progs
+    testbeds.train_and_evaluate(config, tmp_path / f"run{i}")
+  assert progs.train._cache_size() == 1  # pylint: disable=protected-access
+  other = base.copy_and_resolve_references()
+  other.b1 = 0.8  # an optimizer hyperparameter is part of the program
+  assert _train.programs(other, data, mesh) is not progs
+
+  config = base.copy_and_resolve_references()
+  config.optimizer, config.learning_rate = "adamw", 1e-2
+  graphdef, tx, state, _ = _train.create_train_state(config, data, mesh)
+  rates = _optimizers.make_schedule(config)(jnp.arange(3))
+  key = jax.random.key(1)
+  s_host, s_sched = state, jax.tree.map(jnp.copy, state)
+  static = _train.static_config(config)
+  for step in range(3):
+    batch = jax.tree.map(jnp.asarray, data.train_batch(step, 8))
+    s_host, _ = _train.train_step(s_host, batch, key, rates[step],
+                                  graphdef=graphdef, config=static)
+    s_sched, _ = _train.train_step(s_sched, batch, key, None,
+                                   graphdef=graphdef, config=config, tx=tx)
+  assert float(rates[0]) == 0.0 and np.isclose(float(rates[1]), 1e-2)
+  a = jax.tree.leaves(s_host["params"])
+  b = jax.tree.leaves(s_sched["params"])
+  init = jax.tree.leaves(state["params"])
+  assert any(not np.allclose(x, y) for x, y in zip(a, init))
+  for x, y in zip(a, b):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
