@@ -121,7 +121,7 @@ PRESETS = {
         eval_batches=1, bert_eval_batch=32, resnet_eval_batch=100,
         log_every=3, lr_factors=(1 / 3, 1.0), seeds=2,
         spike_fractions=(0.5,), corrupt_label_mode="constant"),
-    # ~24 CPU-minutes for all three problems (estimated from timed single
+    # ~23 CPU-minutes for all three problems (estimated from timed single
     # runs; see benchmarks/README.md).
     "quick": dict(
         steps=100, bert_batch=16, bert_seq_len=32, resnet_batch=32,
