@@ -1,7 +1,7 @@
 """Minibatch gradient noise: a reference gradient and many noise draws."""
 
 import functools
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -183,8 +183,14 @@ def select_group_coordinates(
   return idx, tuple(names[int(owner[i])] for i in idx)
 
 
-def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
-  """``((leaf, (indices within the leaf...)), ...)``: hashable, for jit."""
+def _coordinate_picks(params: Any, coordinates: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+  """``(leaf, index within the leaf)`` of each flat index, as int32 arrays.
+
+  Arguments of the compiled draw rather than constants in it, so that
+  measurements tracking other coordinates (another seed, another checkpoint)
+  reuse one compiled program.
+  """
   sizes = [int(np.size(a)) for a in jax.tree.leaves(params)]
   starts = np.cumsum([0] + sizes)
   if coordinates.size and (coordinates.min() < 0 or
@@ -192,12 +198,22 @@ def _coordinate_picks(params: Any, coordinates: np.ndarray) -> tuple:
     raise ValueError(f"coordinates must be flat indices in [0, {starts[-1]})"
                      f", got values from {coordinates.min()} to "
                      f"{coordinates.max()}.")
-  picks = []
-  for leaf, (lo, hi) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
-    sel = coordinates[(coordinates >= lo) & (coordinates < hi)] - lo
-    if sel.size:
-      picks.append((leaf, tuple(int(i) for i in sel)))
-  return tuple(picks)
+  leaf = np.searchsorted(starts, coordinates, side="right") - 1
+  return (leaf.astype(np.int32),
+          (coordinates - starts[leaf]).astype(np.int32))
+
+
+def _gather_coordinates(tree: Any, leaf: jax.Array, index: jax.Array
+                        ) -> jax.Array:
+  """``tree``'s flat coordinates ``(leaf[t], index[t])``, in the given order."""
+  out = jnp.zeros(leaf.shape, jnp.float32)
+  for k, a in enumerate(jax.tree.leaves(tree)):
+    flat = a.reshape(-1)
+    if not flat.size:
+      continue
+    vals = flat[jnp.clip(index, 0, flat.size - 1)].astype(jnp.float32)
+    out = jnp.where(leaf == k, vals, out)
+  return out
 
 
 def _group_sq_norms(tree: Any, leaf_ids: tuple, num_groups: int
@@ -208,11 +224,11 @@ def _group_sq_norms(tree: Any, leaf_ids: tuple, num_groups: int
       per_leaf)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "picks", "block_size",
+@functools.partial(jax.jit, static_argnames=("loss_fn", "block_size",
                                              "leaf_ids", "num_groups"),
                    donate_argnames=("prev_diff", "block"))
-def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, *, loss_fn,
-                picks, block_size, leaf_ids, num_groups):
+def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, coord_leaf,
+                coord_index, *, loss_fn, block_size, leaf_ids, num_groups):
   """One draw: its noise, and on odd draws the difference and block sum."""
   xi = jax.tree.map(lambda g, r: g.astype(jnp.float32) - r,
                     jax.grad(loss_fn)(params, batch), ref)
@@ -230,10 +246,7 @@ def _noise_step(params, ref, i, batch, prev_xi, prev_diff, block, *, loss_fn,
                      optax.tree.norm(block, squared=True)])
   group_stats = jnp.stack([_group_sq_norms(t, leaf_ids, num_groups)
                            for t in (diff, block)])
-  leaves = jax.tree.leaves(xi)
-  coords = (jnp.concatenate([leaves[k].reshape(-1)[jnp.asarray(s)]
-                             for k, s in picks]) if picks
-            else jnp.zeros((0,), jnp.float32))
+  coords = _gather_coordinates(xi, coord_leaf, coord_index)
   return stats, group_stats, coords, xi, diff, block
 
 
@@ -355,13 +368,8 @@ def minibatch_noise(
         groups=groups)[0] if num_coordinates else np.zeros((0,), np.int64))
   else:
     tracked = np.asarray(coordinates, dtype=np.int64).reshape(-1)
-  picks = _coordinate_picks(src.params, tracked)
+  coord_leaf, coord_index = _coordinate_picks(src.params, tracked)
   owner = np.repeat(np.arange(len(leaf_sizes)), leaf_sizes)
-  # _noise_step gathers coordinates leaf by leaf (a stable sort of the
-  # caller's list by leaf); ``order`` puts its columns back in the caller's
-  # order.
-  order = np.argsort(np.argsort(owner[tracked], kind="stable"),
-                     kind="stable")
   coordinate_groups = tuple(names[int(owner[c])] for c in tracked)
   ref = _float32(reference.grad)
   zeros = lambda: optax.tree.zeros_like(ref)
@@ -373,7 +381,7 @@ def minibatch_noise(
     batch = src.sample_batch(seed + i, batch_size)
     s, g, c, prev_xi, prev_diff, block = _noise_step(
         src.params, ref, jnp.int32(i), batch, prev_xi, prev_diff, block,
-        loss_fn=src.loss_fn, picks=picks, block_size=block_size,
+        coord_leaf, coord_index, loss_fn=src.loss_fn, block_size=block_size,
         leaf_ids=leaf_ids, num_groups=len(group_names))
     stat_rows.append(s)
     group_rows.append(g)
@@ -381,7 +389,7 @@ def minibatch_noise(
     report.update(i + 1)
   stats = np.stack(jax.device_get(stat_rows)).astype(np.float64)
   group_stats = np.stack(jax.device_get(group_rows)).astype(np.float64)
-  coords = np.stack(jax.device_get(coord_rows))[:, order]
+  coords = np.stack(jax.device_get(coord_rows))
   odd = slice(1, 2 * (num_samples // 2), 2)  # rows of the odd draws, j order
   diffs, group_diffs = stats[odd], group_stats[odd]
   num_blocks = diffs.shape[0] // block_size

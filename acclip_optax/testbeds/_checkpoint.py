@@ -184,6 +184,29 @@ class Checkpointer:
     self.manager.close()
 
 
+def restore_params(workdir) -> Any:
+  """The ``params`` of the newest checkpoint of run ``workdir`` that restores.
+
+  Read without a target structure (as host arrays), for initialising another
+  model from this run's (see ``config.init_from`` of the training loop).
+  """
+  directory = pathlib.Path(workdir) / "checkpoints"
+  steps = sorted((int(p.name) for p in directory.glob("*")
+                  if p.name.isdigit()), reverse=True) if directory.is_dir() \
+      else []
+  problems = []
+  for step in steps:
+    try:
+      with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as reader:
+        state = reader.restore(directory / str(step) / _ITEM)
+      return state["params"]
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      problems.append(f"step {step}: {_one_line(e)}")
+  raise CheckpointError(
+      f"init_from={str(workdir)!r}: no checkpoint in {directory} restores"
+      + (f" ({'; '.join(problems)})" if problems else " (none found)"))
+
+
 def abstract_like(tree, shardings):
   """``jax.ShapeDtypeStruct`` leaves with the given shardings."""
   return jax.tree.map(

@@ -165,7 +165,9 @@ def make_optimizer(config, learning_rate=None) -> optax.GradientTransformation:
     ``alpha``, decoupled ``weight_decay``; ``acclip_second_moment`` picks the
     printed rule or a PyTorch port, see :func:`acclip_port_options`).
 
-  ``grad_clip_norm > 0`` prepends :func:`optax.clip_by_global_norm`.
+  ``grad_clip_norm > 0`` prepends :func:`optax.clip_by_global_norm`;
+  ``grad_accum_steps = k > 1`` wraps the result in :class:`optax.MultiSteps`
+  (an update every ``k`` loop steps, from the mean of their gradients).
   """
   name = config.optimizer
   if learning_rate is None:
@@ -206,4 +208,12 @@ def make_optimizer(config, learning_rate=None) -> optax.GradientTransformation:
   clip = config.get("grad_clip_norm", 0.0)
   if clip and clip > 0:
     opt = optax.chain(optax.clip_by_global_norm(clip), opt)
+  accum = config.get("grad_accum_steps", 1)
+  if isinstance(accum, bool) or not isinstance(accum, int) or accum < 1:
+    raise ValueError(f"grad_accum_steps={accum!r}; expected an integer >= 1")
+  if accum > 1:
+    # The optimizer sees the mean gradient of ``accum`` consecutive batches:
+    # batch size ``accum * batch_size``, one update every ``accum`` steps.
+    opt = optax.MultiSteps(opt, every_k_schedule=accum
+                           ).gradient_transformation()
   return opt

@@ -92,10 +92,76 @@ def create_dataset(config):
   if config.task == "classify":
     return data_lib.GenreData(
         seq_len=config.seq_len, vocab_size=config.vocab_size,
-        val_fraction=config.val_fraction, seed=config.seed)
+        val_fraction=config.val_fraction, seed=config.seed,
+        tokenizer=_pretrained_tokenizer(config))
   if config.task == "images":
     return data_lib.ImageData(source=config.image_source, seed=config.seed)
   raise ValueError(f"task={config.task!r}; expected one of {TASKS}")
+
+
+def _pretrained_tokenizer(config):
+  """The MLM run ``config.init_from``'s tokenizer (None without one).
+
+  A fine-tuned model must read token ids as its pretraining did, so the
+  vocabulary is the one the pretraining run's data built (its corpus, its
+  training split, its vocabulary size), read from its ``config.json``.
+  """
+  if not config.get("init_from", ""):
+    return None
+  path = pathlib.Path(config.init_from) / "config.json"
+  if not path.exists():
+    raise ValueError(f"config.init_from={config.init_from!r} has no "
+                     "config.json; expected the work directory of a finished "
+                     "MLM training run")
+  pre = json.loads(path.read_text())
+  if pre.get("task") != "mlm":
+    raise ValueError(f"config.init_from={config.init_from!r} is a "
+                     f"{pre.get('task')!r} run; expected an 'mlm' run")
+  docs, _ = data_lib.split_documents(data_lib.load_corpus(pre["corpus"]),
+                                     pre["val_fraction"])
+  return data_lib.train_wordpiece(docs, pre["vocab_size"])
+
+
+def _path_text(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def _by_path(tree) -> Dict[str, Any]:
+  return {_path_text(path): leaf
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def initialize_from(state, workdir, shardings):
+  """``state`` with the parameter subtrees it shares with run ``workdir``.
+
+  Every top-level entry of ``params`` (e.g. the BERT ``encoder``) that the
+  run's newest checkpoint has with the same structure and shapes is copied;
+  the rest (a new task head) keeps its initialisation, and the optimizer
+  state (zeros for every optimizer here) is unchanged. Raises ``ValueError``
+  when nothing matches.
+  """
+  pre = _checkpoint.restore_params(workdir)
+  params = dict(state["params"])
+  copied = []
+  for name, sub in params.items():
+    if name not in pre:
+      continue
+    # By path: the checkpoint spells integer keys (layer numbers) as strings.
+    old = _by_path(pre[name])
+    new = _by_path(sub)
+    if set(old) == set(new) and all(
+        np.shape(old[k]) == np.shape(v) for k, v in new.items()):
+      params[name] = jax.tree_util.tree_map_with_path(
+          lambda path, b: np.asarray(old[_path_text(path)], b.dtype), sub)
+      copied.append(name)
+  if not copied:
+    raise ValueError(
+        f"config.init_from={str(workdir)!r}: no parameter block of that run "
+        f"({sorted(pre)}) matches this model's ({sorted(params)}) in "
+        "structure and shapes; use the same model_size, vocab_size and "
+        "seq_len")
+  logging.info("initialized %s from %s", ", ".join(copied), workdir)
+  return jax.device_put(dict(state, params=params), shardings), copied
 
 
 def _bert_config(config, vocab_size):
@@ -169,7 +235,8 @@ RUNTIME_FIELDS = frozenset({
     "seed", "learning_rate", "num_train_steps", "warmup_steps",
     "lr_schedule", "end_lr_factor", "log_every_steps", "eval_every_steps",
     "checkpoint_every_steps", "max_checkpoints_to_keep", "halt_after_steps",
-    "allow_config_change", "max_nonfinite_steps", "num_eval_batches"})
+    "allow_config_change", "max_nonfinite_steps", "num_eval_batches",
+    "init_from"})
 _MAX_PROGRAMS = 16  # compiled program sets kept in memory (least recent out)
 
 
@@ -465,6 +532,11 @@ def _train_loop(config, workdir, dataset, mesh, batch_sharding, graphdef, tx,
       _checkpoint.abstract_like(state, shardings))
   if restored is not None:
     state = restored
+  elif config.get("init_from", ""):
+    state, copied = initialize_from(state, config.init_from, shardings)
+    if jax.process_index() == 0:
+      print(f"initialized {', '.join(copied)} from {config.init_from}",
+            flush=True)
   start_step = int(jax.device_get(state["step"]))
 
   dropout_key = jax.random.key(config.seed + 1)

@@ -239,3 +239,67 @@ def test_one_compiled_step_serves_every_rate_seed_and_schedule(tmp_path):
   assert any(not np.allclose(x, y) for x, y in zip(a, init))
   for x, y in zip(a, b):
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_grad_accum_steps_updates_every_k_steps_from_the_mean_gradient():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from acclip_optax.testbeds import _optimizers  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(dict(
+      optimizer="sgd_momentum", learning_rate=0.1, warmup_steps=0,
+      num_train_steps=10, lr_schedule="constant", momentum=0.9,
+      grad_accum_steps=2))
+  tx = _optimizers.make_optimizer(config)
+  params = {"w": jnp.array([1.0, -2.0])}
+  state = tx.init(params)
+  grads = [np.array([0.5, 1.0]), np.array([1.5, -3.0]),
+           np.array([2.0, 0.0]), np.array([-1.0, 1.0])]
+  x, m = np.array([1.0, -2.0]), np.zeros(2)  # NumPy heavy ball, batch 2x
+  for i, g in enumerate(grads):
+    upd, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+    params = {"w": params["w"] + upd["w"]}
+    if i % 2 == 1:
+      m = 0.9 * m + (grads[i - 1] + g) / 2
+      x = x - 0.1 * m
+    np.testing.assert_allclose(params["w"], x, rtol=1e-6)
+  config.grad_accum_steps = 0
+  with pytest.raises(ValueError, match="grad_accum_steps=0"):
+    _optimizers.make_optimizer(config)
+
+
+def test_init_from_copies_the_pretrained_encoder_into_a_classifier(tmp_path):
+  from acclip_optax.testbeds import _checkpoint, _sharding, _train  # pylint: disable=g-import-not-at-top
+  pre = smoke_bert.get_config()
+  pre.num_train_steps, pre.warmup_steps = 2, 1
+  pre.log_every_steps = pre.eval_every_steps = 2
+  pre.checkpoint_every_steps, pre.num_eval_batches = 0, 1
+  testbeds.train_and_evaluate(pre, tmp_path / "pre")
+  # The pretrained state, restored through the MLM model's own structure.
+  data = _train.create_dataset(pre)
+  _, _, mlm_state, mlm_sh = _train.create_train_state(pre, data)
+  ckpt = _checkpoint.Checkpointer(tmp_path / "pre", 0)
+  want = ckpt.restore_latest(_checkpoint.abstract_like(mlm_state, mlm_sh))
+  ckpt.close()
+
+  cls = _load_configs("smoke_classify")[0].get_config()
+  for field in ("seq_len", "vocab_size", "model_size"):
+    cls[field] = pre[field]
+  cls.init_from = str(tmp_path / "pre")
+  cls_data = _train.create_dataset(cls)
+  assert cls_data.vocab_size == data.vocab_size
+  assert cls_data.tokenizer.get_vocab() == data.tokenizer.get_vocab()
+  mesh = _sharding.make_mesh(1)
+  _, _, state, sh = _train.create_train_state(cls, cls_data, mesh)
+  got, copied = _train.initialize_from(state, cls.init_from, sh)
+  assert copied == ["encoder"]
+  for a, b in zip(jax.tree.leaves(got["params"]["encoder"]),
+                  jax.tree.leaves(want["params"]["encoder"]), strict=True):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(got["params"]["classifier"]),
+                  jax.tree.leaves(state["params"]["classifier"])):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match="no parameter block"):
+    resnet = smoke_resnet.get_config()
+    r_data = _train.create_dataset(resnet)
+    _, _, r_state, r_sh = _train.create_train_state(resnet, r_data, mesh)
+    _train.initialize_from(r_state, cls.init_from, r_sh)

@@ -50,6 +50,13 @@ def get_config():
   config.weight_decay = 0.0
   # >0: clip the gradient's global norm before the optimizer.
   config.grad_clip_norm = 0.0
+  # >1: one update every this many steps from their mean gradient
+  # (optax.MultiSteps): the effective batch is this times batch_size.
+  config.grad_accum_steps = 1
+  # A finished MLM run's work directory: the model starts from its newest
+  # checkpoint's matching parameters (e.g. the encoder, for fine-tuning a
+  # classifier) and a classifier uses its vocabulary ("": no).
+  config.init_from = ""
 
   # Global batch size (split over the devices).
   config.batch_size = 32
