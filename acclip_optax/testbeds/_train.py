@@ -152,7 +152,8 @@ def initialize_from(state, workdir, shardings):
     if set(old) == set(new) and all(
         np.shape(old[k]) == np.shape(v) for k, v in new.items()):
       params[name] = jax.tree_util.tree_map_with_path(
-          lambda path, b: np.asarray(old[_path_text(path)], b.dtype), sub)
+          lambda path, b, old=old: np.asarray(old[_path_text(path)],
+                                              b.dtype), sub)
       copied.append(name)
   if not copied:
     raise ValueError(
