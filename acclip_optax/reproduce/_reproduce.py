@@ -10,6 +10,7 @@ from acclip_optax.reproduce import _report
 from acclip_optax.reproduce import _rows_noise
 from acclip_optax.reproduce import _rows_theory
 from acclip_optax.reproduce import _rows_training
+from acclip_optax.reproduce import _rows_transfer
 from acclip_optax.reproduce._runner import Runner
 
 # Row name -> (row function, planned cost in runner units of its config).
@@ -21,6 +22,10 @@ ROWS: Dict[str, tuple] = {
     "noise": (_rows_noise.noise_row, _rows_noise.planned_units_noise),
     "ablations": (_rows_noise.ablation_row,
                   _rows_noise.planned_units_ablation),
+    "finetune": (_rows_transfer.finetune_row,
+                 _rows_transfer.planned_units_finetune),
+    "batch_size": (_rows_transfer.batch_size_row,
+                   _rows_transfer.planned_units_batch),
     "theory": (_rows_theory.theory_row,
                lambda c: float(len(c.lab.experiments) * c.units_per_experiment
                                + 1)),
@@ -113,7 +118,7 @@ def run_reproduction(config: Any, workdir, *,
     for name in config.rows:
       fn = ROWS[name][0]
       extra = {}
-      if name == "noise" and "bert" in config:
+      if name in ("noise", "finetune") and "bert" in config:
         extra["bert_cfg"] = config.bert  # measured at row 1's checkpoints
       rows.append(fn(runner, config[name], workdir, preset=config.name,
                      num_resamples=config.num_resamples, seed=config.seed,

@@ -8,7 +8,7 @@ at the chosen rate is the grid's own run, found finished by the runner.
 """
 
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import ml_collections
 import numpy as np
@@ -38,7 +38,9 @@ def _score(result: dict, select_on: str) -> float:
 
 def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
          num_seeds: int, select_on: str = "eval_loss",
-         overrides: Optional[Dict[str, Any]] = None) -> dict:
+         overrides: Optional[Dict[str, Any]] = None,
+         seed_overrides: Optional[Callable[[int], Dict[str, Any]]] = None
+         ) -> dict:
   """Grid at seed 0, then ``num_seeds`` seeds at the best rate.
 
   Args:
@@ -49,6 +51,8 @@ def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
     num_seeds: seeds at the chosen rate (>= 2 for a bootstrap).
     select_on: ``"eval_loss"`` (lower is better) or ``"eval_accuracy"``.
     overrides: more config fields for every run.
+    seed_overrides: ``seed -> fields`` for the runs of that seed (e.g. the
+      pretrained run a fine-tuning seed starts from).
 
   Returns:
     ``{"grid": [{learning_rate, eval_loss, eval_accuracy, diverged}],
@@ -61,9 +65,13 @@ def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
     raise ValueError(f"learning_rates={learning_rates!r} and num_seeds="
                      f"{num_seeds!r} must be non-empty / >= 1")
   overrides = dict(overrides or {})
+
+  def fields(seed):
+    return {**overrides, **(seed_overrides(seed) if seed_overrides else {})}
+
   grid = []
   for lr in learning_rates:
-    cfg = run_config(base, learning_rate=float(lr), seed=0, **overrides)
+    cfg = run_config(base, learning_rate=float(lr), seed=0, **fields(0))
     res = runner.train(f"{name}-lr{lr_label(lr)}-s0", cfg)
     grid.append({"learning_rate": float(lr), "eval_loss": res["eval_loss"],
                  "eval_accuracy": res["eval_accuracy"],
@@ -73,7 +81,7 @@ def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
   lr = grid[best]["learning_rate"]
   per_seed = []
   for seed in range(num_seeds):
-    cfg = run_config(base, learning_rate=lr, seed=seed, **overrides)
+    cfg = run_config(base, learning_rate=lr, seed=seed, **fields(seed))
     per_seed.append(runner.train(f"{name}-lr{lr_label(lr)}-s{seed}", cfg))
   edge = best in (0, len(grid) - 1) and len(grid) > 1
   return {

@@ -27,6 +27,21 @@ def _bert_train(num_train_steps: int) -> ml_collections.ConfigDict:
   return config
 
 
+def finetune_train(pretrain: ml_collections.ConfigDict,
+                   num_train_steps: int) -> ml_collections.ConfigDict:
+  """Brown genre classification with the pretrained model's shape."""
+  config = base.train_config("smoke_classify")
+  for field in ("model_size", "seq_len", "vocab_size", "dropout_rate"):
+    config[field] = pretrain[field]  # As pretrained (checked when loading).
+  config.num_train_steps = num_train_steps  # Optimizer steps per run.
+  config.warmup_steps = 2  # Linear warmup steps.
+  config.log_every_steps = num_train_steps  # One train-metric line per run.
+  config.eval_every_steps = num_train_steps  # Evaluate at the end only.
+  config.checkpoint_every_steps = 0  # Only the final checkpoint.
+  config.max_checkpoints_to_keep = 1  # Keep one checkpoint.
+  return config
+
+
 def _noise_settings(seeds) -> ml_collections.ConfigDict:
   """How each noise measurement samples (acclip_optax.noise)."""
   s = ml_collections.ConfigDict()
@@ -51,7 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.compilation_cache = True  # Cache compiled programs in workdir.
   config.halt_after_runs = 0  # > 0: stop after this many finished jobs.
   # Rows to run, in order (names of acclip_optax.reproduce.ROWS).
-  config.rows = ("bert", "resnet", "noise", "ablations", "theory")
+  config.rows = ("bert", "resnet", "noise", "ablations", "finetune",
+                 "batch_size", "theory")
 
   # Row 1: SGD-momentum, GClip-SGD, AdamW and ACClip on tiny BERT MLM.
   config.bert = ml_collections.ConfigDict()
@@ -95,6 +111,29 @@ def get_config() -> ml_collections.ConfigDict:
   config.ablations = ml_collections.ConfigDict()
   config.ablations.settings = _noise_settings((0, 1))  # Sampling settings.
   config.ablations.train = config.bert.train  # BERT measured (model, data).
+
+  # Row 6: fine-tune row 1's pretrained runs on Brown genre classification.
+  config.finetune = ml_collections.ConfigDict()
+  config.finetune.train = finetune_train(config.bert.train, 9)
+  config.finetune.pretrained_optimizer = "adamw"  # Row 1 runs fine-tuned.
+  config.finetune.optimizers = ("adam", "acclip")  # Table 3's pair.
+  # Log grid of peak learning rates per optimizer.
+  config.finetune.learning_rates = ml_collections.ConfigDict(dict(
+      adam=(1e-3, 1e-2), acclip=(0.3, 3.0)))
+  config.finetune.num_seeds = 2  # Seeds (<= row 1's; seed s from seed s).
+
+  # Row 8: the SGD-AdamW gap and the noise tail index against batch size.
+  config.batch_size = ml_collections.ConfigDict()
+  row8 = _bert_train(8)
+  config.batch_size.train = row8  # Micro-batch run (8 loop steps).
+  # Batches accumulated per update (optax.MultiSteps): batch 8 and 32,
+  # both after 8 x 8 = 64 examples.
+  config.batch_size.accumulation = (1, 4)
+  config.batch_size.learning_rates = ml_collections.ConfigDict(dict(
+      sgd_momentum=(0.03, 0.3), adamw=(1e-3, 1e-2)))
+  config.batch_size.num_seeds = 2  # Seeds at each chosen rate.
+  # Noise draws at each batch size (batch_size set per batch size).
+  config.batch_size.noise_settings = _noise_settings((0, 1))
 
   # Row 7: the theory lab at toy size, and Section 3.1's bracket.
   config.theory = ml_collections.ConfigDict()

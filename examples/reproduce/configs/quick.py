@@ -49,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Row 2: ACClip as printed (row 1's runs) and as ported (MLPerf, port B).
   config.rows = ("bert", "acclip_ports", "resnet", "noise", "ablations",
-                 "theory")  # Rows to run, in order.
+                 "finetune", "batch_size", "theory")  # Rows to run, in order.
   config.acclip_ports = ml_collections.ConfigDict()
   config.acclip_ports.train = config.bert.train  # Row 1's testbed config.
   config.acclip_ports.paper_learning_rate = 1e-4  # The paper's ACClip rate.
@@ -85,6 +85,41 @@ def get_config() -> ml_collections.ConfigDict:
   config.noise.bert_train = config.bert.train  # BERT measured.
   config.ablations.train = config.bert.train  # BERT measured.
   config.noise.resnet_train = resnet  # ResNet measured.
+
+  # Row 6: fine-tune row 1's AdamW runs, 3-point grids, 3 seeds.
+  ft = micro.finetune_train(config.bert.train, 100)
+  ft.batch_size = 32  # Windows per step.
+  ft.warmup_steps = 10  # Linear warmup steps.
+  ft.log_every_steps = 25  # Train-metric logging interval.
+  ft.eval_every_steps = 50  # Evaluation interval (and at the end).
+  ft.num_eval_batches = 4  # Evaluation batches (256 windows).
+  config.finetune.train = ft  # Testbed config of every run.
+  config.finetune.learning_rates = ml_collections.ConfigDict(dict(
+      adam=(3e-4, 1e-3, 3e-3), acclip=(0.1, 0.3, 1.0)))
+  config.finetune.num_seeds = 3  # Seeds (row 1's three pretrained runs).
+
+  # Row 8: batch 8, 32 and 128 at 8 x 160 = 1280 examples each.
+  row8 = _bert_train()
+  row8.batch_size = 8  # Sequences per loop step (the micro-batch).
+  row8.num_train_steps = 160  # Loop steps (micro-batches of 8).
+  row8.warmup_steps = 16  # Linear warmup, in loop steps.
+  row8.log_every_steps = 32  # Train-metric logging interval.
+  row8.eval_every_steps = 160  # Evaluate at the end.
+  row8.checkpoint_every_steps = 0  # Only the final checkpoint.
+  row8.max_checkpoints_to_keep = 1  # Keep one checkpoint.
+  config.batch_size.train = row8  # Micro-batch run.
+  config.batch_size.accumulation = (1, 4, 16)  # Batch 8, 32, 128.
+  config.batch_size.learning_rates = ml_collections.ConfigDict(dict(
+      sgd_momentum=(0.03, 0.1, 0.3), adamw=(1e-3, 3e-3, 1e-2)))
+  config.batch_size.num_seeds = 3  # Seeds at each chosen rate.
+  s8 = config.batch_size.noise_settings
+  s8.seeds = (0, 1, 2)  # Model seeds.
+  s8.num_samples = 32  # Draws per batch size (the scaling test's minimum).
+  s8.reference_batch_size = 64  # Reference batch size.
+  s8.reference_batches = 4  # Reference batches (256 examples).
+  s8.num_coordinates = 4  # Coordinates per parameter group.
+  s8.num_bootstrap = 200  # Bootstrap resamples of the CIs.
+  s8.units_per_measurement = 15  # ETA units per measurement (x batch/8).
 
   # Row 7: more of the lab, still small.
   lab = config.theory.lab
