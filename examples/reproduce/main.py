@@ -17,7 +17,10 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from acclip_optax import _cli
 from acclip_optax import reproduce
+from acclip_optax.testbeds import CheckpointError
+from acclip_optax.testbeds.data import DatasetMissingError
 
 FLAGS = flags.FLAGS
 
@@ -46,4 +49,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  # A bad preset field or value, missing data or an unwritable directory:
+  # one error line (--traceback for the traceback).
+  _cli.run(main, user_errors=(ValueError, CheckpointError,
+                              DatasetMissingError))

@@ -11,14 +11,13 @@ diverged run (NaN/Inf) ends with one ``error: ...`` line and exit code 1
 (``--traceback`` shows the traceback too).
 """
 
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
 import train
+from acclip_optax import _cli
 from acclip_optax.testbeds import CheckpointError
 from acclip_optax.testbeds import NonFiniteTrainingError
 from acclip_optax.testbeds.data import DatasetMissingError
@@ -26,8 +25,6 @@ from acclip_optax.testbeds.data import DatasetMissingError
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Directory for metrics and checkpoints.")
-flags.DEFINE_bool("traceback", False,
-                  "On an error, show the traceback, not only its message.")
 config_flags.DEFINE_config_file(
     "config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
@@ -46,14 +43,8 @@ def main(argv):
     # cannot load (TPU on a CPU machine): none of it is for the person at the
     # console.
     logging.set_verbosity(logging.WARNING)
-  try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except USER_ERRORS as e:
-    if FLAGS.traceback:
-      raise
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main, user_errors=USER_ERRORS)
