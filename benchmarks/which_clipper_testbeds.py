@@ -527,8 +527,10 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
   from acclip_optax.reproduce import _reproduce  # pylint: disable=g-import-not-at-top
   from acclip_optax.reproduce import _runner  # pylint: disable=g-import-not-at-top
   n_grid, n_seeds = len(preset["lr_factors"]), preset["seeds"]
-  per_method = {p: (preset["seeds"] if p == "bert_spikes"
-                    else n_grid + max(n_seeds - 1, 0)) for p in problems}
+  # Runner calls per method (tune's seed 0 at the chosen rate is a call that
+  # finds the grid's run finished; the runner counts it as done too).
+  per_method = {p: (n_seeds if p == "bert_spikes" else n_grid + n_seeds)
+                for p in problems}
   planned = preset["steps"] * len(methods) * sum(per_method.values())
   workdir = pathlib.Path(workdir)
   runner = _runner.Runner(workdir, planned)
@@ -546,7 +548,7 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
                   + " ".join(sys.argv[1:])) if __name__ == "__main__"
                  else None,
       "runs": {"run": len(runner.finished), "skipped": len(runner.skipped),
-               "planned_runs": len(methods) * sum(per_method.values())},
+               "planned_calls": len(methods) * sum(per_method.values())},
       "problems": {}}
   import jax  # pylint: disable=g-import-not-at-top
   doc["jax"], doc["backend"] = jax.__version__, jax.default_backend()
