@@ -190,7 +190,7 @@ def restore_params(workdir) -> Any:
   Read without a target structure (as host arrays), for initialising another
   model from this run's (see ``config.init_from`` of the training loop).
   """
-  directory = pathlib.Path(workdir) / "checkpoints"
+  directory = pathlib.Path(workdir).absolute() / "checkpoints"
   steps = sorted((int(p.name) for p in directory.glob("*")
                   if p.name.isdigit()), reverse=True) if directory.is_dir() \
       else []
