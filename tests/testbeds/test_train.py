@@ -292,6 +292,11 @@ def test_init_from_copies_the_pretrained_encoder_into_a_classifier(tmp_path):
   _, _, state, sh = _train.create_train_state(cls, cls_data, mesh)
   got, copied = _train.initialize_from(state, cls.init_from, sh)
   assert copied == ["encoder"]
+  # A path relative to the working directory works too (Orbax wants it
+  # absolute; the reproduction passes its runs' paths as given).
+  relative = os.path.relpath(tmp_path / "pre")
+  assert set(_checkpoint.restore_params(relative)) == set(
+      want["params"])
   for a, b in zip(jax.tree.leaves(got["params"]["encoder"]),
                   jax.tree.leaves(want["params"]["encoder"]), strict=True):
     np.testing.assert_array_equal(a, b)
