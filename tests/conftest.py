@@ -1,12 +1,13 @@
 """Suite-wide options: the ``extended`` profile.
 
 Tests marked ``@pytest.mark.extended`` take minutes each on 2 CPU cores (the
-reproduction's micro preset end to end, the two longest Colab notebooks), more
-than CI's budget allows. They are skipped unless ``ACCLIP_EXTENDED=1``:
+reproduction's micro preset end to end with a kill and a resume, the
+which-clipper benchmark on all three testbed problems), more than CI's budget
+allows. They are skipped unless ``ACCLIP_EXTENDED=1``:
 
     ACCLIP_EXTENDED=1 python -m pytest -q -n 2 -m extended
 
-runs exactly them (about 20 minutes here).
+runs exactly them.
 """
 
 import os
