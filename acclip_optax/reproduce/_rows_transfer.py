@@ -178,8 +178,8 @@ def batch_size_row(runner, row_cfg: Any, workdir, *, preset: str,
          f"AdamW each tuned per batch size, {row_cfg.num_seeds} seeds")
   claims = []
   est, verdict, note = _claims.effect(
-      gaps[small], gaps[large], "positive", num_resamples=num_resamples,
-      seed=seed)
+      gaps[small].tolist(), gaps[large].tolist(), "positive",
+      num_resamples=num_resamples, seed=seed)
   claims.append(_claims.claim(
       "8", "Noise as the cause: the tuned SGD-Adam gap shrinks as the batch "
       "grows (Kunstner et al. found it does not)", how,
