@@ -36,6 +36,7 @@ from absl import logging
 from flax import nnx
 
 from acclip_optax import _progress
+from acclip_optax.noise import leaf_paths
 from acclip_optax.testbeds import _checkpoint
 from acclip_optax.testbeds import _curves
 from acclip_optax.testbeds import _metrics
@@ -122,13 +123,19 @@ def _pretrained_tokenizer(config):
   return data_lib.train_wordpiece(docs, pre["vocab_size"])
 
 
-def _path_text(path) -> str:
-  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+def _copy_block(saved, block):
+  """``saved``'s values in ``block``'s structure, or None if they differ.
 
-
-def _by_path(tree) -> Dict[str, Any]:
-  return {_path_text(path): leaf
-          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  Matched by leaf path: the checkpoint spells integer keys (layer numbers)
+  as strings.
+  """
+  old = dict(zip(leaf_paths(saved), jax.tree.leaves(saved), strict=True))
+  pairs = list(zip(leaf_paths(block), jax.tree.leaves(block), strict=True))
+  if set(old) != {k for k, _ in pairs} or any(
+      np.shape(old[k]) != np.shape(v) for k, v in pairs):
+    return None
+  return jax.tree.unflatten(jax.tree.structure(block),
+                            [np.asarray(old[k], v.dtype) for k, v in pairs])
 
 
 def initialize_from(state, workdir, shardings):
@@ -146,14 +153,9 @@ def initialize_from(state, workdir, shardings):
   for name, sub in params.items():
     if name not in pre:
       continue
-    # By path: the checkpoint spells integer keys (layer numbers) as strings.
-    old = _by_path(pre[name])
-    new = _by_path(sub)
-    if set(old) == set(new) and all(
-        np.shape(old[k]) == np.shape(v) for k, v in new.items()):
-      params[name] = jax.tree_util.tree_map_with_path(
-          lambda path, b, old=old: np.asarray(old[_path_text(path)],
-                                              b.dtype), sub)
+    block = _copy_block(pre[name], sub)
+    if block is not None:
+      params[name] = block
       copied.append(name)
   if not copied:
     raise ValueError(
@@ -500,14 +502,14 @@ def train_and_evaluate(config, workdir: Union[str, pathlib.Path]
     _workdir.write_config(workdir, config, changes)
 
   batch_sharding = _sharding.batch_sharding(mesh)
-  graphdef, tx, state, shardings = create_train_state(config, dataset, mesh)
+  _, _, state, shardings = create_train_state(config, dataset, mesh)
 
   ckpt = _checkpoint.Checkpointer(workdir, config.checkpoint_every_steps,
                                   config.get("max_checkpoints_to_keep", 2))
   writer = _metrics.MetricWriter(workdir)
   try:
     summary = _train_loop(config, workdir, dataset, mesh, batch_sharding,
-                          graphdef, tx, state, shardings, ckpt, writer)
+                          state, shardings, ckpt, writer)
   except BaseException:
     ckpt.abandon()
     writer.close()
@@ -526,8 +528,8 @@ def train_and_evaluate(config, workdir: Union[str, pathlib.Path]
   return summary
 
 
-def _train_loop(config, workdir, dataset, mesh, batch_sharding, graphdef, tx,
-                state, shardings, ckpt, writer):
+def _train_loop(config, workdir, dataset, mesh, batch_sharding, state,
+                shardings, ckpt, writer):
   """The steps of :func:`train_and_evaluate`; closes ``ckpt`` and ``writer``."""
   restored = ckpt.restore_latest(
       _checkpoint.abstract_like(state, shardings))
