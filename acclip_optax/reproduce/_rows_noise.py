@@ -152,14 +152,9 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
   track: Dict[int, List[dict]] = {}
   if bert_cfg is not None and row_cfg.checkpoint_optimizer:
     opt = row_cfg.checkpoint_optimizer
-    tuned = _rows_training.tune_optimizers(runner, "bert", _only(bert_cfg, opt))
-    lr = tuned[opt]["learning_rate"]
-    base = _rows_training._optimizer_config(  # pylint: disable=protected-access
-        bert_cfg.train, opt, {})
-    for m in seeds[:bert_cfg.num_seeds]:
-      cfg = _tuning.run_config(base, learning_rate=lr, seed=m)
-      run_dir = runner.directory(
-          f"bert-{opt}-lr{_tuning.lr_label(lr)}-s{m}", cfg)
+    lr, runs = _rows_training.chosen_runs(runner, bert_cfg, opt,
+                                          seeds[:bert_cfg.num_seeds])
+    for m, (cfg, run_dir) in runs.items():
       ckpts = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir()
                      if p.name.isdigit())
       for step in ckpts:
@@ -200,12 +195,6 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
           "sections": [{"figures": figures, "settings": _settings_text(s),
                         "text": text}],
           "data": data}
-
-
-def _only(bert_cfg: Any, opt: str):
-  cfg = _tuning.run_config(bert_cfg)
-  cfg.optimizers = (opt,)
-  return cfg
 
 
 def _strip(result: dict) -> dict:

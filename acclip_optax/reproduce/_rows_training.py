@@ -42,6 +42,23 @@ def tune_optimizers(runner, prefix: str, row_cfg: Any,
   return out
 
 
+def chosen_runs(runner, bert_cfg: Any, optimizer: str, seeds) -> tuple:
+  """``(lr, {seed: (config, run directory)})`` of row 1's ``optimizer``.
+
+  The runs at the rate row 1 chose for it (its tuning, found finished by the
+  runner), for the later rows that read their checkpoints.
+  """
+  only = _tuning.run_config(bert_cfg, optimizers=(optimizer,))
+  lr = tune_optimizers(runner, "bert", only)[optimizer]["learning_rate"]
+  base = _optimizer_config(bert_cfg.train, optimizer, {})
+  runs = {}
+  for seed in seeds:
+    cfg = _tuning.run_config(base, learning_rate=lr, seed=seed)
+    runs[seed] = (cfg, runner.directory(
+        f"bert-{optimizer}-lr{_tuning.lr_label(lr)}-s{seed}", cfg))
+  return lr, runs
+
+
 def planned_units(row_cfg: Any) -> float:
   return float(sum(_tuning.planned_steps(
       row_cfg.train.num_train_steps, len(row_cfg.learning_rates[o]),

@@ -29,21 +29,6 @@ from acclip_optax.reproduce import _tuning
 FT_LABELS = {"adam": "Adam", "adamw": "AdamW", "acclip": "ACClip"}
 
 
-def _pretrained_dirs(runner, bert_cfg: Any, optimizer: str, num_seeds: int):
-  """Row 1's run directories of ``optimizer`` at its chosen rate, by seed."""
-  only = _tuning.run_config(bert_cfg, optimizers=(optimizer,))
-  tuned = _rows_training.tune_optimizers(runner, "bert", only)[optimizer]
-  lr = tuned["learning_rate"]
-  base = _rows_training._optimizer_config(  # pylint: disable=protected-access
-      bert_cfg.train, optimizer, {})
-  dirs = {}
-  for seed in range(num_seeds):
-    cfg = _tuning.run_config(base, learning_rate=lr, seed=seed)
-    dirs[seed] = runner.directory(
-        f"bert-{optimizer}-lr{_tuning.lr_label(lr)}-s{seed}", cfg)
-  return dirs, lr
-
-
 def finetune_row(runner, row_cfg: Any, workdir, *, preset: str,
                  num_resamples: int, seed: int, bert_cfg: Any = None) -> dict:
   """Row 6: Adam vs ACClip fine-tuning the pretrained tiny BERT (accuracy)."""
@@ -56,7 +41,9 @@ def finetune_row(runner, row_cfg: Any, workdir, *, preset: str,
                      f"num_seeds={bert_cfg.num_seeds}: each fine-tuning seed "
                      "starts from the pretrained run of the same seed")
   pre_opt = row_cfg.pretrained_optimizer
-  dirs, pre_lr = _pretrained_dirs(runner, bert_cfg, pre_opt, n)
+  pre_lr, runs = _rows_training.chosen_runs(runner, bert_cfg, pre_opt,
+                                            range(n))
+  dirs = {s: run_dir for s, (_, run_dir) in runs.items()}
   missing = [str(d) for d in dirs.values() if not (d / "checkpoints").is_dir()]
   if missing:
     raise ValueError(f"pretrained runs without checkpoints: {missing}")
