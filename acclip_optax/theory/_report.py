@@ -1,9 +1,10 @@
 """Writes the lab's report: Markdown table, PNG figures, a JSON of numbers."""
 
 import json
-import math
 import os
 from typing import Any, Sequence
+
+from acclip_optax._json import jsonable
 
 
 def _fmt(x: Any) -> str:
@@ -114,18 +115,6 @@ def plot_figure(spec: dict, path: str) -> None:
   plt.close(fig)
 
 
-def _jsonable(x: Any) -> Any:
-  if isinstance(x, dict):
-    return {str(k): _jsonable(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
-  if isinstance(x, float) and not math.isfinite(x):
-    return str(x)
-  if hasattr(x, "tolist"):
-    return _jsonable(x.tolist())
-  return x
-
-
 NOTES = (
     "Verdicts follow acclip_optax.evidence: a rate holds when its 95% CI "
     "covers the predicted slope and excludes 0, does not hold when the CI "
@@ -174,7 +163,7 @@ def write_report(results: Sequence[dict], workdir: str, *, config: dict,
   doc = {"config": config, "wall_seconds": seconds, "results": results,
          "figures": written}
   with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(_jsonable(doc), f, indent=1)
+    json.dump(jsonable(doc), f, indent=1)
   lines = [
       "# Theory lab report",
       "",
