@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from acclip_optax._json import jsonable as _plain
 from acclip_optax.testbeds import _metrics
 
 DONE = "done.json"
@@ -24,21 +25,6 @@ DONE = "done.json"
 
 class Halted(Exception):
   """Raised after ``halt_after_runs`` jobs finished, like a killed program."""
-
-
-def _plain(x: Any) -> Any:
-  """JSON-ready copy: dicts with str keys, lists, floats (non-finite as str)."""
-  if hasattr(x, "to_dict"):
-    x = x.to_dict()
-  if isinstance(x, dict):
-    return {str(k): _plain(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_plain(v) for v in x]
-  if hasattr(x, "tolist"):
-    return _plain(x.tolist())
-  if isinstance(x, float) and not math.isfinite(x):
-    return str(x)
-  return x
 
 
 def config_hash(config: Any) -> str:
