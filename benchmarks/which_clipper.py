@@ -46,6 +46,7 @@ import pathlib
 import sys
 import tempfile
 import time
+from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,7 @@ print = functools.partial(print, flush=True)  # progress shows in logs
 METHODS = ("sgd_momentum", "adamw", "gclip_sgd", "cclip_sgd",
            "acclip_printed", "acclip_ported", "adamw_zclip", "adamw_adagc",
            "adamw_autoclip", "adamw_spam")
+REFERENCE = "adamw"  # every difference in the tables is from this method
 
 ALPHAS = (1.2, 1.5, 2.0)
 THEORY_PROBLEMS = tuple(f"{kind}_a{a:g}" for kind in ("quad", "wave")
@@ -215,7 +217,7 @@ def theory_info(problem: str, preset: dict) -> dict:
 # --------------------------------------------------------------- reports ---
 
 
-def summarize(results: dict, reference: str = "adamw") -> dict:
+def summarize(results: dict, reference: str = REFERENCE) -> dict:
   """Adds a CI per method, and paired differences vs ``reference`` and best."""
   finite = {m: np.minimum(np.asarray(r["per_seed"], np.float64), 1e30)
             for m, r in results.items()}
@@ -299,24 +301,38 @@ def plot(problem: str, info: dict, path: pathlib.Path) -> None:
 # ------------------------------------------------------------------ main ---
 
 
-def run(preset_name: str, out_dir: str, problems=None, methods=None,
-        json_path=None, seed: int = 0) -> dict:
-  """Runs the benchmark; writes JSON, Markdown and figures to ``out_dir``."""
-  if preset_name not in PRESETS:
+def check_plan(preset_name: str, presets: Mapping[str, dict],
+               problems: Sequence[str], known_problems: Sequence[str],
+               methods: Sequence[str]) -> None:
+  """Checks a plan's names; a ValueError names the argument and the choices.
+
+  Shared with ``which_clipper_testbeds.py``: the preset must be one of
+  ``presets``, every problem one of ``known_problems``, every method one of
+  :data:`METHODS`, and the methods must include :data:`REFERENCE`.
+  """
+  if preset_name not in presets:
     raise ValueError(f"preset={preset_name!r}; expected one of "
-                     f"{tuple(PRESETS)}")
-  preset = PRESETS[preset_name]
-  problems = tuple(problems or preset["problems"])
-  methods = tuple(methods or METHODS)
+                     f"{tuple(presets)}")
+  known_problems = tuple(known_problems)
   for p in problems:
-    if p not in PROBLEMS:
-      raise ValueError(f"problem={p!r}; expected some of {PROBLEMS}")
+    if p not in known_problems:
+      raise ValueError(f"problem={p!r}; expected some of {known_problems}")
   for m in methods:
     if m not in METHODS:
       raise ValueError(f"method={m!r}; expected some of {METHODS}")
-  if "adamw" not in methods:
-    raise ValueError(f"methods={methods!r} must include 'adamw', the "
-                     "reference of every comparison")
+  if REFERENCE not in methods:
+    raise ValueError(f"methods={tuple(methods)!r} must include "
+                     f"{REFERENCE!r}, the reference of every comparison")
+
+
+def run(preset_name: str, out_dir: str, problems=None, methods=None,
+        json_path=None, seed: int = 0) -> dict:
+  """Runs the benchmark; writes JSON, Markdown and figures to ``out_dir``."""
+  check_plan(preset_name, PRESETS, problems or (), PROBLEMS,
+             methods or METHODS)
+  preset = PRESETS[preset_name]
+  problems = tuple(problems or preset["problems"])
+  methods = tuple(methods or METHODS)
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   kinds = {p.partition("_")[0] for p in problems}

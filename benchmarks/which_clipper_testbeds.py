@@ -71,6 +71,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from acclip_optax import evidence
+from acclip_optax._json import jsonable
 from acclip_optax._progress import format_duration
 
 print = functools.partial(print, flush=True)  # progress shows in logs
@@ -94,7 +95,7 @@ _configs_base = _load("_reproduce_configs_base",
 
 METHODS = which_clipper.METHODS
 PROBLEMS = ("bert", "resnet", "bert_spikes")
-REFERENCE = "adamw"
+REFERENCE = which_clipper.REFERENCE
 LABEL_MODES = ("random", "constant")
 
 # Each method's grid is its centre times the preset's ``lr_factors``.
@@ -340,7 +341,13 @@ def train_spiked(runner, name: str, config, steps: Sequence[int],
   Returns ``eval_loss``/``eval_accuracy`` (``inf``/0 when diverged, as
   :meth:`Runner.train`), ``diverged``, ``losses`` (every step's train loss,
   1-based step -> loss), ``spike_heights``, ``grad_norm_ratios`` and
-  ``curve``.
+  ``curve`` (in :meth:`Runner.train`'s format: the plots read both).
+
+  Not :meth:`Runner.train` itself: its job key is the training config alone
+  (the corruption must be in a spike run's key, and the config must stay the
+  clean twin's so that the two share compiled programs), and its result
+  lacks every step's train loss and the loop's start step (the spike heights
+  and the served-batch check need both).
   """
   from acclip_optax import testbeds  # pylint: disable=g-import-not-at-top
   from acclip_optax.testbeds import _metrics  # pylint: disable=g-import-not-at-top
@@ -504,21 +511,11 @@ def summarize(problem: str, raw: Dict[str, dict], classes: int,
 def run(preset_name: str, workdir: str, out_dir: str, problems=None,
         methods=None, tag: Optional[str] = None) -> dict:
   """Runs the plan in ``workdir``; writes JSON, Markdown, figures."""
-  if preset_name not in PRESETS:
-    raise ValueError(f"preset={preset_name!r}; expected one of "
-                     f"{tuple(PRESETS)}")
+  which_clipper.check_plan(preset_name, PRESETS, problems or (), PROBLEMS,
+                           methods or METHODS)
   preset = PRESETS[preset_name]
   problems = tuple(problems or PROBLEMS)
   methods = tuple(methods or METHODS)
-  for p in problems:
-    if p not in PROBLEMS:
-      raise ValueError(f"problem={p!r}; expected some of {PROBLEMS}")
-  for m in methods:
-    if m not in METHODS:
-      raise ValueError(f"method={m!r}; expected some of {METHODS}")
-  if REFERENCE not in methods:
-    raise ValueError(f"methods={methods!r} must include {REFERENCE!r}, the "
-                     "reference of every comparison")
   if "bert_spikes" in problems and "bert" not in problems:
     # The spike runs use clean BERT's tuned rates and are paired with its
     # seeds, so that part of the plan runs (and is reported) too.
@@ -542,7 +539,7 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
     for p in sorted(problems, key=("bert", "bert_spikes", "resnet").index):
       raw[p] = run_problem(runner, p, methods, preset, raw.get("bert"))
   doc = {
-      "preset": preset_name, "settings": _jsonable(preset),
+      "preset": preset_name, "settings": jsonable(preset),
       "methods": list(methods), "reference": REFERENCE,
       "command": ("python benchmarks/which_clipper_testbeds.py "
                   + " ".join(sys.argv[1:])) if __name__ == "__main__"
@@ -573,7 +570,7 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   stem = f"which_clipper_testbeds_{tag or preset_name}"
-  (out / f"{stem}.json").write_text(json.dumps(_jsonable(doc), indent=1))
+  (out / f"{stem}.json").write_text(json.dumps(jsonable(doc), indent=1))
   text = markdown(doc)
   (out / f"{stem}.md").write_text(text)
   for p in problems:
@@ -583,18 +580,6 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
         f"in {format_duration(doc['seconds'])} ({len(runner.finished)} runs "
         f"trained, {len(runner.skipped)} found finished)")
   return doc
-
-
-def _jsonable(x):
-  if isinstance(x, dict):
-    return {str(k): _jsonable(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
-  if isinstance(x, float) and not math.isfinite(x):
-    return str(x)
-  if isinstance(x, (np.floating, np.integer, np.bool_)):
-    return x.item()
-  return x
 
 
 # --------------------------------------------------------------- reports ---
