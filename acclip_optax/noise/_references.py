@@ -30,9 +30,9 @@ def sum_of_squared_gaussians(
 
   The sum is not formed coordinate by coordinate: its law is exactly
   :math:`\chi^2_d / d = \frac2d \operatorname{Gamma}(d/2)`, drawn directly
-  (Marsaglia-Tsang rejection, exact), so the cost is
-  :math:`O(\text{num\_samples})` whatever :math:`d`, e.g. the :math:`10^6`
-  parameters of a network.
+  (Marsaglia-Tsang rejection, exact up to float32 rounding), so it costs
+  O(``num_samples``) whatever :math:`d` is, e.g. the :math:`10^6` parameters
+  of a network.
 
   Args:
     key: a PRNG key.
