@@ -402,7 +402,8 @@ def train_spiked(runner, name: str, config, steps: Sequence[int],
     return (f"{name}: eval loss {r['eval_loss']:.4f}; spikes {heights} "
             f"nats, gradient norm {ratios}")
 
-  return runner.job(name, job, fn, units=float(config.num_train_steps),
+  from acclip_optax.reproduce import _cost  # pylint: disable=g-import-not-at-top
+  return runner.job(name, job, fn, units=_cost.training(config),
                     summary=line)
 
 
@@ -521,14 +522,17 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
     # seeds, so that part of the plan runs (and is reported) too.
     problems = ("bert",) + problems
   problems = tuple(p for p in PROBLEMS if p in problems)
+  from acclip_optax.reproduce import _cost  # pylint: disable=g-import-not-at-top
   from acclip_optax.reproduce import _reproduce  # pylint: disable=g-import-not-at-top
   from acclip_optax.reproduce import _runner  # pylint: disable=g-import-not-at-top
   n_grid, n_seeds = len(preset["lr_factors"]), preset["seeds"]
-  # Runner calls per method (tune's seed 0 at the chosen rate is a call that
-  # finds the grid's run finished; the runner counts it as done too).
-  per_method = {p: (n_seeds if p == "bert_spikes" else n_grid + n_seeds)
+  # Runs per method (tune's seed 0 at the chosen rate is the grid's run,
+  # which the runner counts once), in the runner's units (expected seconds).
+  per_method = {p: (n_seeds if p == "bert_spikes" else n_grid + n_seeds - 1)
                 for p in problems}
-  planned = preset["steps"] * len(methods) * sum(per_method.values())
+  planned = len(methods) * sum(
+      n * _cost.training(base_config(p, preset))
+      for p, n in per_method.items())
   workdir = pathlib.Path(workdir)
   runner = _runner.Runner(workdir, planned)
   t0 = time.perf_counter()

@@ -13,7 +13,8 @@ from acclip_optax.reproduce import _rows_training
 from acclip_optax.reproduce import _rows_transfer
 from acclip_optax.reproduce._runner import Runner
 
-# Row name -> (row function, planned cost in runner units of its config).
+# Row name -> (row function, planned cost of its config in expected seconds,
+# the runner's units: acclip_optax.reproduce._cost).
 ROWS: Dict[str, tuple] = {
     "bert": (_rows_training.bert_row, _rows_training.planned_units),
     "acclip_ports": (_rows_training.acclip_ports_row,
@@ -27,13 +28,13 @@ ROWS: Dict[str, tuple] = {
     "batch_size": (_rows_transfer.batch_size_row,
                    _rows_transfer.planned_units_batch),
     "theory": (_rows_theory.theory_row,
-               lambda c: float(len(c.lab.experiments) * c.units_per_experiment
+               lambda c: float(len(c.lab.experiments) * c.seconds_per_experiment
                                + 1)),
 }
 
 
 def planned_units(config: Any) -> float:
-  """The plan's total cost: training steps, plus fixed units per other job."""
+  """The plan's total cost in expected seconds (the runner's units)."""
   return float(sum(ROWS[r][1](config[r]) for r in config.rows))
 
 

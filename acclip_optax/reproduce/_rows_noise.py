@@ -18,6 +18,7 @@ import numpy as np
 
 from acclip_optax import evidence
 from acclip_optax.reproduce import _claims
+from acclip_optax.reproduce import _cost
 from acclip_optax.reproduce import _figures
 from acclip_optax.reproduce import _report
 from acclip_optax.reproduce import _rows_training
@@ -76,10 +77,6 @@ def check_settings(s: Any) -> None:
                      "least 2 model seeds (CIs are bootstraps over seeds)")
 
 
-def _units(settings: Any) -> float:
-  return float(settings.units_per_measurement)
-
-
 def _alpha(result: dict) -> float:
   return float(result["assessment"]["scaling"]["alpha"])
 
@@ -133,7 +130,8 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
     init[model] = [
         runner.job(f"noise-{model}-init-s{m}",
                    {"train": _train_cfg(base, m), "settings": s},
-                   measure(_train_cfg(base, m), s), units=_units(s))
+                   measure(_train_cfg(base, m), s),
+                   units=_cost.noise(base, s))
         for m in seeds]
   a_bert = [_alpha(r) for r in init["bert"]]
   a_resnet = [_alpha(r) for r in init["resnet"]]
@@ -163,7 +161,7 @@ def noise_row(runner, row_cfg: Any, workdir, *, preset: str,
             {"train": _train_cfg(cfg, m), "settings": s, "run": run_dir.name,
              "step": step},
             measure(_train_cfg(cfg, m), s, run_dir / "checkpoints", step),
-            units=_units(s)))
+            units=_cost.noise(cfg, s)))
     if track:
       last = max(track)
       claims.append(_heavy_claim(
@@ -266,7 +264,7 @@ def ablation_row(runner, row_cfg: Any, workdir, *, preset: str,
                    {"train": _train_cfg(row_cfg.train, m, **fields),
                     "settings": s},
                    measure(_train_cfg(row_cfg.train, m, **fields), s),
-                   units=_units(s))
+                   units=_cost.noise(row_cfg.train, s))
         for m in seeds]
     alphas[label] = [_alpha(r) for r in results[label]]
   ran = (f"tiny BERT at init, {len(seeds)} model seeds, {s.num_samples} "
@@ -304,12 +302,22 @@ def ablation_row(runner, row_cfg: Any, workdir, *, preset: str,
                                for k, v in results.items()}}}
 
 
+def kept_checkpoints(train: Any) -> int:
+  """How many checkpoints a finished run of ``train`` keeps."""
+  every = int(train.checkpoint_every_steps)
+  saved = train.num_train_steps // every if every > 0 else 1
+  return max(min(saved, int(train.get("max_checkpoints_to_keep", saved))), 1)
+
+
 def planned_units_noise(row_cfg: Any) -> float:
-  """Both models at init, and BERT at three checkpoints per seed."""
-  checkpoints = 3 if row_cfg.checkpoint_optimizer else 0
-  return float(len(row_cfg.settings.seeds) * (2 + checkpoints)) * _units(
-      row_cfg.settings)
+  """Both models at init, and BERT at each kept checkpoint, per seed."""
+  s, bert = row_cfg.settings, row_cfg.bert_train
+  checkpoints = kept_checkpoints(bert) if row_cfg.checkpoint_optimizer else 0
+  return float(len(s.seeds) * ((1 + checkpoints) * _cost.noise(bert, s)
+                               + _cost.noise(row_cfg.resnet_train, s)))
 
 
 def planned_units_ablation(row_cfg: Any) -> float:
-  return float(len(row_cfg.settings.seeds) * 4) * _units(row_cfg.settings)
+  """The three variants besides the default BERT (row 4 measures it)."""
+  s = row_cfg.settings
+  return float(len(s.seeds) * 3 * _cost.noise(row_cfg.train, s))

@@ -94,7 +94,7 @@ def theory_row(runner, row_cfg: Any, workdir, *, preset: str,
             "wall_seconds": out["wall_seconds"]}
 
   lab = runner.job("theory-lab", {"lab": lab_cfg}, run_lab,
-                   units=float(row_cfg.units_per_experiment * len(names)),
+                   units=float(row_cfg.seconds_per_experiment * len(names)),
                    summary=lambda r: f"{len(r['results'])} experiment(s)")
   results = lab["results"]
   claims = []

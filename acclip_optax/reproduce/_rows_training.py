@@ -10,6 +10,7 @@ protocol of :mod:`._tuning` and the one verdict rule of
 from typing import Any, Callable, Dict
 
 from acclip_optax.reproduce import _claims
+from acclip_optax.reproduce import _cost
 from acclip_optax.reproduce import _figures
 from acclip_optax.reproduce import _report
 from acclip_optax.reproduce import _tuning
@@ -60,9 +61,10 @@ def chosen_runs(runner, bert_cfg: Any, optimizer: str, seeds) -> tuple:
 
 
 def planned_units(row_cfg: Any) -> float:
-  return float(sum(_tuning.planned_steps(
-      row_cfg.train.num_train_steps, len(row_cfg.learning_rates[o]),
-      row_cfg.num_seeds) for o in row_cfg.optimizers))
+  """Expected seconds of the row's tuning (:mod:`_cost`)."""
+  return float(sum(_cost.tuning(row_cfg.train, len(row_cfg.learning_rates[o]),
+                                row_cfg.num_seeds)
+                   for o in row_cfg.optimizers))
 
 
 def _settings(row_cfg: Any, tuned: Dict[str, dict]) -> dict:
@@ -280,8 +282,16 @@ def acclip_ports_row(runner, row_cfg: Any, workdir, *, preset: str,
 
 
 def planned_units_ports(row_cfg: Any) -> float:
-  """Printed at 1e-4 and the ported grid (printed tuned is row 1's)."""
-  steps = row_cfg.train.num_train_steps
-  return float(_tuning.planned_steps(steps, 1, row_cfg.num_seeds) + (
-      _tuning.planned_steps(steps, len(row_cfg.ported_learning_rates),
-                            row_cfg.num_seeds)))
+  """Runs beyond row 1's (printed tuned is row 1's ACClip), at most.
+
+  Printed at the paper's rate (its grid run unless row 1's grid has that
+  rate, then the other seeds); the ported grid, its other seeds at the tuned
+  rate and at the paper's rate (counted as if the two rates differ).
+  """
+  paper = float(row_cfg.paper_learning_rate)
+  extra = max(int(row_cfg.num_seeds) - 1, 0)
+  printed = [float(x) for x in row_cfg.printed_learning_rates]
+  ported = [float(x) for x in row_cfg.ported_learning_rates]
+  runs = ((paper not in printed) + extra + len(ported) + extra
+          + (paper not in ported) + extra)
+  return float(runs * _cost.training(row_cfg.train))

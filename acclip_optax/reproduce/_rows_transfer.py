@@ -20,6 +20,7 @@ import numpy as np
 
 from acclip_optax import evidence
 from acclip_optax.reproduce import _claims
+from acclip_optax.reproduce import _cost
 from acclip_optax.reproduce import _figures
 from acclip_optax.reproduce import _report
 from acclip_optax.reproduce import _rows_noise
@@ -109,9 +110,9 @@ def finetune_row(runner, row_cfg: Any, workdir, *, preset: str,
 
 
 def planned_units_finetune(row_cfg: Any) -> float:
-  return float(sum(_tuning.planned_steps(
-      row_cfg.train.num_train_steps, len(row_cfg.learning_rates[o]),
-      row_cfg.num_seeds) for o in row_cfg.optimizers))
+  return float(sum(_cost.tuning(row_cfg.train, len(row_cfg.learning_rates[o]),
+                                row_cfg.num_seeds)
+                   for o in row_cfg.optimizers))
 
 
 def _per_seed_gap(tuned: Dict[str, dict]) -> np.ndarray:
@@ -154,7 +155,7 @@ def batch_size_row(runner, row_cfg: Any, workdir, *, preset: str,
                     "settings": noise_settings},
                    _rows_noise.measure(_tuning.run_config(t, seed=m),
                                        noise_settings),
-                   units=float(s.units_per_measurement) * k)
+                   units=_cost.noise(t, s, batch))
         for m in s.seeds]
   small, large = t.batch_size * factors[0], t.batch_size * factors[-1]
   steps = t.num_train_steps
@@ -240,11 +241,12 @@ def batch_size_row(runner, row_cfg: Any, workdir, *, preset: str,
 
 
 def planned_units_batch(row_cfg: Any) -> float:
+  """Tuning at every batch size (same examples each), noise at each."""
   t = row_cfg.train
-  train = sum(_tuning.planned_steps(
-      t.num_train_steps, len(row_cfg.learning_rates[o]), row_cfg.num_seeds)
+  train = sum(_cost.tuning(t, len(row_cfg.learning_rates[o]),
+                           row_cfg.num_seeds)
               for o in ("sgd_momentum", "adamw")) * len(row_cfg.accumulation)
   s = row_cfg.noise_settings
-  noise = sum(len(s.seeds) * float(s.units_per_measurement) * int(k)
+  noise = sum(len(s.seeds) * _cost.noise(t, s, int(k) * t.batch_size)
               for k in row_cfg.accumulation)
   return float(train + noise)

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from acclip_optax._json import jsonable as _plain
+from acclip_optax.reproduce import _cost
 from acclip_optax.testbeds import _metrics
 
 DONE = "done.json"
@@ -49,9 +50,10 @@ class Runner:
 
   Args:
     workdir: the reproduction's work directory.
-    planned_units: the plan's total cost in units (training steps, plus a
-      fixed number of units per other job); the ETA is the remaining units at
-      this invocation's measured seconds per unit.
+    planned_units: the plan's total cost in units (expected seconds of
+      :mod:`acclip_optax.reproduce._cost`); the ETA is the remaining units at
+      this invocation's measured seconds per unit. A job asked for again
+      (a later row reading an earlier row's run) counts once.
     halt_after_runs: > 0 raises :class:`Halted` once this many jobs have
       finished in this invocation (the kill in the resume test).
     stream: where progress lines go (default stderr).
@@ -98,20 +100,22 @@ class Runner:
       name: short label (a directory-name prefix).
       config: everything the result depends on (hashed into the directory).
       fn: computes the result in its directory; returns a JSON-ready dict.
-      units: this job's share of the planned cost.
+      units: this job's share of the planned cost (expected seconds).
       summary: one-line description of a finished result.
 
     Returns:
       The result dict (read back from ``done.json`` when already finished).
     """
     directory = self.directory(name, config)
+    first = str(directory) not in self.seen
     if self.seen.setdefault(str(directory), name) != name:
       raise ValueError(f"two jobs share the directory {directory}")
     done = directory / DONE
     if done.exists():
       result = json.loads(done.read_text())["result"]
-      self.units_done += units
-      self.skipped.append(name)
+      if first:  # a job asked for again (e.g. a later row) is counted once
+        self.units_done += units
+        self.skipped.append(name)
       return result
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "job_config.json").write_text(
@@ -175,5 +179,5 @@ class Runner:
       return (f"{name}: eval loss {r['eval_loss']:.4f}, "
               f"accuracy {r['eval_accuracy']:.4f}")
 
-    return self.job(name, config, fn, units=float(config.num_train_steps),
+    return self.job(name, config, fn, units=_cost.training(config),
                     summary=line)

@@ -98,7 +98,3 @@ def tune(runner, name: str, base: Any, *, learning_rates: Sequence[float],
       "curves": [r["curve"] for r in per_seed],
   }
 
-
-def planned_steps(num_train_steps: int, num_grid: int, num_seeds: int) -> int:
-  """Training steps of :func:`tune` (seed 0 at the chosen rate is shared)."""
-  return int(num_train_steps) * (int(num_grid) + max(int(num_seeds) - 1, 0))

@@ -54,6 +54,10 @@ def state_sharding(abstract_tree, mesh: Mesh, *, fsdp: bool = False,
 
 def global_batch(local_batch, sharding: NamedSharding):
   """Assembles per-process host arrays into one globally sharded batch."""
+  if jax.process_count() == 1:
+    # One host holds the whole batch: one transfer call for all leaves
+    # (a per-leaf assembly costs ~1 ms of host time per leaf and step).
+    return jax.device_put(local_batch, sharding)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, x),
       local_batch)

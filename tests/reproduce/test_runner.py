@@ -8,6 +8,7 @@ import ml_collections
 import pytest
 
 from acclip_optax import reproduce
+from acclip_optax.reproduce import _cost
 from acclip_optax.reproduce import _rows_noise
 
 
@@ -73,3 +74,55 @@ def test_unknown_rows_are_refused_with_the_valid_names(tmp_path):
       name="x", seed=0, num_resamples=10, rows=("bert", "nope"), bert={}))
   with pytest.raises(ValueError, match="unknown \\['nope'\\]"):
     reproduce.run_reproduction(config, tmp_path)
+
+
+def test_a_job_asked_for_again_counts_once_towards_the_plan(tmp_path):
+  """A later row reading an earlier row's run must not advance the ETA."""
+  out = io.StringIO()
+  runner = reproduce.Runner(tmp_path, 3.0, stream=out)
+  runner.job("a", {"i": 0}, lambda d: {"v": 0}, units=1.0)
+  runner.job("b", {"i": 1}, lambda d: {"v": 1}, units=2.0)
+  assert runner.job("a", {"i": 0}, lambda d: {"v": 9}, units=1.0) == {"v": 0}
+  assert runner.units_done == 3.0 and runner.skipped == []
+  again = reproduce.Runner(tmp_path, 3.0, stream=io.StringIO())
+  for _ in range(2):
+    again.job("a", {"i": 0}, lambda d: {}, units=1.0)
+  assert again.units_done == 1.0 and again.skipped == ["a"]
+  assert "100.0% of the plan" in out.getvalue().splitlines()[-1]
+
+
+def _train(task, size, seq_len, batch, steps):
+  return ml_collections.ConfigDict(dict(
+      task=task, model_size=size, seq_len=seq_len, batch_size=batch,
+      num_train_steps=steps))
+
+
+def test_cost_model_scales_with_examples_tokens_and_model_width():
+  tiny = _train("mlm", "tiny", 32, 16, 100)
+  run = _cost.training(tiny) - _cost.SECONDS_PER_RUN
+  assert math.isclose(run, 100 * 16 * 32 * _cost.SECONDS_PER_TOKEN)
+  # Twice the tokens per sequence, twice the steps: four times the work.
+  longer = _train("mlm", "tiny", 64, 16, 200)
+  assert math.isclose(_cost.training(longer) - _cost.SECONDS_PER_RUN, 4 * run)
+  # base-6 against tiny: 6 layers of d=768, mlp 3072 against 2 of 128, 512.
+  base = _train("mlm", "base-6", 32, 16, 100)
+  ratio = (6 * (4 * 768**2 + 2 * 768 * 3072)) / (2 * (4 * 128**2
+                                                      + 2 * 128 * 512))
+  assert math.isclose(_cost.training(base) - _cost.SECONDS_PER_RUN,
+                      ratio * run)
+  # ResNet "small" (3 stages of 3 blocks, widths 16-64) against "micro".
+  micro = _train("resnet", "micro", 0, 64, 100)
+  small = _train("resnet", "small", 0, 64, 100)
+  w = (3 * (16**2 + 32**2 + 64**2)) / (8**2 + 16**2 + 32**2)
+  assert math.isclose(_cost.training(small) - _cost.SECONDS_PER_RUN,
+                      w * (_cost.training(micro) - _cost.SECONDS_PER_RUN))
+  # Tuning: the grid plus the other seeds (seed 0 is a grid run).
+  assert math.isclose(_cost.tuning(tiny, 4, 3), 6 * _cost.training(tiny))
+  s = ml_collections.ConfigDict(dict(batch_size=8, num_samples=32,
+                                     reference_batches=4,
+                                     reference_batch_size=64))
+  per = 32 * _cost.SECONDS_PER_TOKEN
+  assert math.isclose(_cost.noise(tiny, s) - _cost.SECONDS_PER_MEASUREMENT,
+                      (32 * 8 + 4 * 64) * per)
+  assert math.isclose(_cost.noise(tiny, s, 128)
+                      - _cost.SECONDS_PER_MEASUREMENT, (32 * 128 + 256) * per)

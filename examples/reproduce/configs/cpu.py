@@ -45,11 +45,13 @@ def get_config() -> ml_collections.ConfigDict:
     row.settings.reference_batch_size = 256  # Reference batch size.
     row.settings.reference_batches = 16  # Reference batches (4096 examples).
     row.settings.num_coordinates = 32  # Coordinates per parameter group.
-    row.settings.units_per_measurement = 1000  # ETA units per measurement.
   config.noise.bert_train = bert  # BERT measured.
   config.acclip_ports.train = bert  # Row 1's testbed config.
   config.ablations.train = bert  # BERT measured.
   config.noise.resnet_train = resnet  # ResNet measured.
+  # Fine-tuning loads row 1's checkpoints: the same model shape.
+  for field in ("model_size", "seq_len", "vocab_size", "dropout_rate"):
+    config.finetune.train[field] = bert[field]
 
   lab = config.theory.lab
   lab.name = "cpu"  # Lab preset name.
@@ -64,5 +66,5 @@ def get_config() -> ml_collections.ConfigDict:
   lab.nonconvex.num_seeds = 32  # Seeds per horizon.
   lab.thresholds.num_steps = 1024  # K.
   lab.thresholds.num_seeds = 64  # Seeds.
-  config.theory.units_per_experiment = 2000  # ETA units per experiment.
+  config.theory.seconds_per_experiment = 300.0  # For the ETA (2-core CPU).
   return config

@@ -52,8 +52,6 @@ def _noise_settings(seeds) -> ml_collections.ConfigDict:
   s.reference_batches = 2  # Batches averaged into the reference gradient.
   s.num_coordinates = 4  # Tracked coordinates per parameter group.
   s.num_bootstrap = 100  # Bootstrap resamples of the tail-index CIs.
-  # Runner cost units of one measurement (for the ETA; ~ training steps).
-  s.units_per_measurement = 10
   return s
 
 
@@ -66,8 +64,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.compilation_cache = True  # Cache compiled programs in workdir.
   config.halt_after_runs = 0  # > 0: stop after this many finished jobs.
   # Rows to run, in order (names of acclip_optax.reproduce.ROWS).
-  config.rows = ("bert", "resnet", "noise", "ablations", "finetune",
-                 "batch_size", "theory")
+  config.rows = ("bert", "acclip_ports", "resnet", "noise", "ablations",
+                 "finetune", "batch_size", "theory")
 
   # Row 1: SGD-momentum, GClip-SGD, AdamW and ACClip on tiny BERT MLM.
   config.bert = ml_collections.ConfigDict()
@@ -79,6 +77,16 @@ def get_config() -> ml_collections.ConfigDict:
       sgd_momentum=(0.03, 0.3), clipped_sgd=(0.3, 3.0),
       adamw=(1e-3, 1e-2), acclip=(0.3, 3.0)))
   config.bert.num_seeds = 2  # Seeds at the chosen rate.
+
+  # Row 2: ACClip as printed (row 1's runs) and as ported (MLPerf, port B).
+  config.acclip_ports = ml_collections.ConfigDict()
+  config.acclip_ports.train = config.bert.train  # Row 1's testbed config.
+  config.acclip_ports.paper_learning_rate = 1e-4  # The paper's ACClip rate.
+  # The printed rule's grid (row 1's, so its runs are shared).
+  config.acclip_ports.printed_learning_rates = config.bert.learning_rates.acclip
+  # The ported rule's grid (unit-free updates, Adam-like rates).
+  config.acclip_ports.ported_learning_rates = (1e-4, 1e-2)
+  config.acclip_ports.num_seeds = 2  # Seeds at each chosen rate.
 
   # Row 3: SGD-momentum vs Adam on the micro ResNet, Fashion-MNIST.
   config.resnet = ml_collections.ConfigDict()
@@ -148,8 +156,8 @@ def get_config() -> ml_collections.ConfigDict:
   lab.nonconvex.horizons = (64, 128, 256)  # K values.
   lab.nonconvex.num_seeds = 8  # Seeds per horizon.
   config.theory.lab = lab  # The lab's config (examples/theory/configs).
-  # Runner cost units of one lab experiment (for the ETA; ~ training steps).
-  config.theory.units_per_experiment = 20
+  # Expected seconds of one lab experiment on a 2-core CPU (for the ETA).
+  config.theory.seconds_per_experiment = 4.0
   # Section 3.1 grid: points per axis (|g| and v), b2 and eps values.
   config.theory.section_3_1 = ml_collections.ConfigDict(dict(
       num_points=11, b2s=(0.9, 0.999), epss=(0.0, 1e-8)))
