@@ -140,6 +140,15 @@ def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
           "data": _strip(tuned)}
 
 
+def edge_note(tuned: Dict[str, dict]) -> str:
+  """A sentence naming the tunings (label -> tune result) chosen at an edge."""
+  edge = [label for label, r in tuned.items() if r["chosen_at_grid_edge"]]
+  if not edge:
+    return ""
+  return (" The chosen rate lies at the edge of the grid for "
+          + ", ".join(edge) + ": a wider grid could move it.")
+
+
 def _paragraph(tuned: Dict[str, dict], metric: str, what: str) -> str:
   """Means at the chosen rates, chosen rates at a grid edge, divergences."""
   key = "mean_" + metric
@@ -147,11 +156,7 @@ def _paragraph(tuned: Dict[str, dict], metric: str, what: str) -> str:
            f"{_report.fmt(r['learning_rate'])})" for o, r in tuned.items()]
   text = (f"Mean final {what} over seeds at the rate chosen on seed 0: "
           + ", ".join(parts) + ".")
-  edge = [BERT_LABELS.get(o, o) for o, r in tuned.items()
-          if r["chosen_at_grid_edge"]]
-  if edge:
-    text += (" The chosen rate lies at the edge of the grid for "
-             + ", ".join(edge) + ": a wider grid could move it.")
+  text += edge_note({BERT_LABELS.get(o, o): r for o, r in tuned.items()})
   div = [f"{BERT_LABELS.get(o, o)} at lr " + ", ".join(
       _report.fmt(g["learning_rate"]) for g in r["grid"] if g["diverged"])
          for o, r in tuned.items() if any(g["diverged"] for g in r["grid"])]

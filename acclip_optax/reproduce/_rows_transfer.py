@@ -90,7 +90,9 @@ def finetune_row(runner, row_cfg: Any, workdir, *, preset: str,
                     f"[{_report.fmt(a['ci_low'])}, {_report.fmt(a['ci_high'])}]"
                     for o, a in accuracy.items()) +
           ". Chance is about 1/15; the encoder comes from row 1's "
-          "pretraining, the classifier head is new.")
+          "pretraining, the classifier head is new." +
+          _rows_training.edge_note({FT_LABELS.get(o, o): r
+                                    for o, r in tuned.items()}))
   return {"name": "finetune",
           "title": "Row 6 (Table 3 stand-in): fine-tuning the pretrained "
                    "tiny BERT",
@@ -214,7 +216,10 @@ def batch_size_row(runner, row_cfg: Any, workdir, *, preset: str,
           ", ".join(f"batch {b} {_report.fmt(float(np.mean(a)))}"
                     for b, a in alphas.items()) +
           ". If the gap does not shrink while the noise grows lighter, "
-          "noise is not what separates the optimizers at these sizes.")
+          "noise is not what separates the optimizers at these sizes." +
+          _rows_training.edge_note({
+              f"{_rows_training.BERT_LABELS.get(o, o)} at batch {b}": r
+              for b, t in tuned_by_b.items() for o, r in t.items()}))
   return {"name": "batch_size",
           "title": "Row 8 (beyond the paper): is the noise the cause? The "
                    "gap against batch size",
