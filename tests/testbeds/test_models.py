@@ -255,3 +255,14 @@ def test_batchnorm_eval_uses_running_statistics():
                               atol=1e-5)
   # Train mode normalises with the batch statistics instead.
   assert not np.allclose(run(net, x, train=True)[:1], alone, atol=1e-3)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(stage_sizes=(1, 1), widths=(8, 16, 32)),  # a stage without a width
+    dict(stage_sizes=(1, 1, 1, 1)),  # micro has three widths
+    dict(stage_sizes=(1, 0, 1)),  # an empty stage
+    dict(stage_sizes=()), dict(widths=(8, 16, 0))])
+def test_resnet_stage_sizes_and_widths_must_pair_up(overrides):
+  """A stage list that silently lost a stage (zip) is refused, by name."""
+  with pytest.raises(ValueError, match="stage_sizes=.*widths=.*one positive"):
+    models.ResNet(models.resnet_config("micro", **overrides), rngs=_rngs())

@@ -149,6 +149,13 @@ class ResNet(nnx.Module):
       raise ValueError(f"block={cfg.block!r}; expected 'basic' or 'bottleneck'")
     if cfg.stem not in ("imagenet", "small"):
       raise ValueError(f"stem={cfg.stem!r}; expected 'imagenet' or 'small'")
+    sizes, widths = tuple(cfg.stage_sizes), tuple(cfg.widths)
+    if (not sizes or len(sizes) != len(widths)
+        or any(int(n) != n or n < 1 for n in sizes)
+        or any(int(w) != w or w < 1 for w in widths)):
+      raise ValueError(
+          f"stage_sizes={sizes!r}, widths={widths!r}; expected one positive "
+          "integer width per stage and at least one block in every stage")
     self.cfg = cfg
     block_cls = BasicBlock if cfg.block == "basic" else Bottleneck
     k, s = (7, 2) if cfg.stem == "imagenet" else (3, 1)
@@ -157,7 +164,7 @@ class ResNet(nnx.Module):
     blocks = []
     cin = cfg.stem_width
     for i, (n, width) in enumerate(zip(cfg.stage_sizes, cfg.widths,
-                                             strict=False)):
+                                             strict=True)):
       for j in range(n):
         stride = 2 if (i > 0 and j == 0) else 1
         blocks.append(block_cls(cin, width, stride, cfg, rngs=rngs))
