@@ -39,22 +39,47 @@ def metric_label(metric: str, task: str = "mlm") -> str:
   return METRIC_LABELS.get(metric, metric)
 
 
+def display_cap(values: Sequence[float]) -> float:
+  """The top of a grid figure's axis: finite values far above the rest cut.
+
+  Three interquartile ranges (at least a tenth of the median's size) above
+  the upper quartile, or the largest value when none lies beyond: one grid
+  point at a loss of 1e6 would otherwise flatten every other curve.
+  """
+  vals = np.asarray([v for v in values if math.isfinite(v)], np.float64)
+  if not vals.size:
+    return 1.0
+  q1, med, q3 = np.percentile(vals, [25, 50, 75])
+  cap = q3 + 3.0 * max(q3 - q1, 0.1 * abs(med), 1e-12)
+  return float(min(cap, vals.max()))
+
+
 def grid_figure(tuned: Mapping[str, dict], path, metric: str, title: str,
                 labels: Mapping[str, str], task: str = "mlm") -> str:
   """Final ``metric`` against the learning rate (log x), one line per method.
 
-  Diverged grid points are drawn as crosses at the top of the axis.
+  Diverged grid points are drawn as crosses at the top of the axis; finite
+  points above :func:`display_cap` as triangles there, their value printed.
   """
   path = pathlib.Path(path)
   fig, ax = _figure()
   finite = [float(g[metric]) for r in tuned.values() for g in r["grid"]
             if not g["diverged"] and math.isfinite(float(g[metric]))]
-  top = max(finite) if finite else 1.0
+  top = display_cap(finite)
   for i, (name, r) in enumerate(tuned.items()):
     lrs = np.array([g["learning_rate"] for g in r["grid"]])
     ys = np.array([np.nan if g["diverged"] else float(g[metric])
                    for g in r["grid"]])
-    ax.plot(lrs, ys, marker="o", color=f"C{i}", label=labels.get(name, name))
+    over = ~np.isnan(ys) & (ys > top)
+    ax.plot(lrs, np.where(over, top, ys), marker="o", color=f"C{i}",
+            label=labels.get(name, name))
+    for x, y in zip(lrs[over], ys[over], strict=True):
+      ax.plot([x], [top], "^", color=f"C{i}", markersize=9)
+      # Stacked by method, so that two runaway points at one rate can
+      # both be read.
+      ax.annotate(f"{y:.3g}", (x, top), textcoords="offset points",
+                  xytext=(-4, -14 - 9 * i), ha="right", fontsize=7,
+                  color=f"C{i}")
     bad = np.isnan(ys)
     if bad.any():
       ax.plot(lrs[bad], np.full(bad.sum(), top), "x", color=f"C{i}",
@@ -63,7 +88,8 @@ def grid_figure(tuned: Mapping[str, dict], path, metric: str, title: str,
   ax.set_xscale("log")
   ax.set_xlabel("peak learning rate (log scale)")
   ax.set_ylabel(metric_label(metric, task))
-  return _save(fig, ax, path, title + " (x: diverged; dotted: chosen)")
+  return _save(fig, ax, path, title + "\n(x: diverged; ^: above the axis, "
+               "value printed; dotted: chosen)")
 
 
 def curves_figure(tuned: Mapping[str, dict], path, metric: str, title: str,

@@ -82,9 +82,13 @@ def _settings(row_cfg: Any, tuned: Dict[str, dict]) -> dict:
   }
 
 
-def _ran(tuned: Dict[str, dict], names) -> str:
-  return "; ".join(f"{BERT_LABELS.get(o, o)} lr {tuned[o]['learning_rate']:.3g}"
-                   for o in names)
+def _ran(tuned: Dict[str, dict], names, thresholds=None) -> str:
+  """Each optimizer's chosen rate (and GClip's threshold when given)."""
+  thresholds = thresholds or {}
+  return "; ".join(
+      f"{BERT_LABELS.get(o, o)} lr {tuned[o]['learning_rate']:.3g}"
+      + (f" (clip threshold {thresholds[o]:.3g})" if o in thresholds else "")
+      for o in names)
 
 
 def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
@@ -93,6 +97,10 @@ def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
   tuned = tune_optimizers(runner, "bert", row_cfg)
   t = row_cfg.train
   n = row_cfg.num_seeds
+  extra = row_cfg.get("optimizer_fields", {}) or {}
+  extra = extra.to_dict() if hasattr(extra, "to_dict") else dict(extra)
+  thresholds = {o: float(_optimizer_config(t, o, extra).clip_threshold)
+                for o in tuned if o == "clipped_sgd"}
   how = (f"BERT-{t.model_size} MLM on Brown, {t.num_train_steps} steps, "
          f"batch {t.batch_size}, {n} seeds at the rate chosen on validation")
   kw: Dict[str, Any] = dict(num_resamples=num_resamples, seed=seed)
@@ -102,7 +110,7 @@ def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
     est, verdict, note = _claims.effect(tuned[a][metric], tuned[b][metric],
                                         direction, **kw)
     claims.append(_claims.claim(
-        "1", text, f"{how}; {_ran(tuned, names)}",
+        "1", text, f"{how}; {_ran(tuned, names, thresholds)}",
         f"{metric} difference {BERT_LABELS[a]} - {BERT_LABELS[b]}",
         predicted, est, verdict, note=note, preset=preset))
 

@@ -5,6 +5,7 @@ import json
 import math
 
 import ml_collections
+import numpy as np
 import pytest
 
 from acclip_optax import reproduce
@@ -126,3 +127,15 @@ def test_cost_model_scales_with_examples_tokens_and_model_width():
                       (32 * 8 + 4 * 64) * per)
   assert math.isclose(_cost.noise(tiny, s, 128)
                       - _cost.SECONDS_PER_MEASUREMENT, (32 * 128 + 256) * per)
+
+
+def test_grid_figure_axis_cuts_a_runaway_point_and_keeps_the_rest():
+  from acclip_optax.reproduce import _figures  # pylint: disable=g-import-not-at-top
+  losses = [6.83, 6.84, 6.86, 6.87, 6.9, 7.1, 7.4, 3.0e6]
+  cap = _figures.display_cap(losses)
+  q1, med, q3 = np.percentile(losses, [25, 50, 75])
+  assert cap == pytest.approx(q3 + 3 * max(q3 - q1, 0.1 * med))
+  assert 7.4 < cap < 3.0e6
+  # Nothing far out: the axis ends at the largest value.
+  assert _figures.display_cap([0.2, 0.3, 0.31]) == 0.31
+  assert _figures.display_cap([math.inf]) == 1.0
