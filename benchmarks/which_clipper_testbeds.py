@@ -526,13 +526,13 @@ def run(preset_name: str, workdir: str, out_dir: str, problems=None,
   from acclip_optax.reproduce import _reproduce  # pylint: disable=g-import-not-at-top
   from acclip_optax.reproduce import _runner  # pylint: disable=g-import-not-at-top
   n_grid, n_seeds = len(preset["lr_factors"]), preset["seeds"]
-  # Runs per method (tune's seed 0 at the chosen rate is the grid's run,
-  # which the runner counts once), in the runner's units (expected seconds).
-  per_method = {p: (n_seeds if p == "bert_spikes" else n_grid + n_seeds - 1)
-                for p in problems}
-  planned = len(methods) * sum(
-      n * _cost.training(base_config(p, preset))
-      for p, n in per_method.items())
+  # Runs per method: a tuning per clean problem (seed 0 at the chosen rate
+  # is a grid run), the seeds' runs per spiked one; in the runner's units,
+  # each run's expected seconds.
+  per_method = {p: (n_seeds if p == "bert_spikes"
+                    else n_grid + max(n_seeds - 1, 0)) for p in problems}
+  planned = len(methods) * sum(n * _cost.training(base_config(p, preset))
+                               for p, n in per_method.items())
   workdir = pathlib.Path(workdir)
   runner = _runner.Runner(workdir, planned)
   t0 = time.perf_counter()

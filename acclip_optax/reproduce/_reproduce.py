@@ -24,7 +24,7 @@ ROWS: Dict[str, tuple] = {
     "ablations": (_rows_noise.ablation_row,
                   _rows_noise.planned_units_ablation),
     "finetune": (_rows_transfer.finetune_row,
-                 _rows_transfer.planned_units_finetune),
+                 _rows_training.planned_units),
     "batch_size": (_rows_transfer.batch_size_row,
                    _rows_transfer.planned_units_batch),
     "theory": (_rows_theory.theory_row,

@@ -28,11 +28,16 @@ def _optimizer_config(base: Any, optimizer: str, extra: Dict[str, Any]):
   return _tuning.run_config(base, **fields)
 
 
+def _optimizer_fields(row_cfg: Any) -> Dict[str, dict]:
+  """``row_cfg.optimizer_fields`` (optimizer -> extra config fields) or {}."""
+  extra = row_cfg.get("optimizer_fields", {}) or {}
+  return extra.to_dict() if hasattr(extra, "to_dict") else dict(extra)
+
+
 def tune_optimizers(runner, prefix: str, row_cfg: Any,
                     select_on: str = "eval_loss") -> Dict[str, dict]:
   """:func:`_tuning.tune` for each of ``row_cfg.optimizers``."""
-  extra = row_cfg.get("optimizer_fields", {}) or {}
-  extra = extra.to_dict() if hasattr(extra, "to_dict") else dict(extra)
+  extra = _optimizer_fields(row_cfg)
   out = {}
   for opt in row_cfg.optimizers:
     base = _optimizer_config(row_cfg.train, opt, extra)
@@ -61,7 +66,7 @@ def chosen_runs(runner, bert_cfg: Any, optimizer: str, seeds) -> tuple:
 
 
 def planned_units(row_cfg: Any) -> float:
-  """Expected seconds of the row's tuning (:mod:`_cost`)."""
+  """Expected seconds of the row's tuning (:mod:`_cost`): rows 1, 3, 6."""
   return float(sum(_cost.tuning(row_cfg.train, len(row_cfg.learning_rates[o]),
                                 row_cfg.num_seeds)
                    for o in row_cfg.optimizers))
@@ -97,8 +102,7 @@ def bert_row(runner, row_cfg: Any, workdir, *, preset: str,
   tuned = tune_optimizers(runner, "bert", row_cfg)
   t = row_cfg.train
   n = row_cfg.num_seeds
-  extra = row_cfg.get("optimizer_fields", {}) or {}
-  extra = extra.to_dict() if hasattr(extra, "to_dict") else dict(extra)
+  extra = _optimizer_fields(row_cfg)
   thresholds = {o: float(_optimizer_config(t, o, extra).clip_threshold)
                 for o in tuned if o == "clipped_sgd"}
   how = (f"BERT-{t.model_size} MLM on Brown, {t.num_train_steps} steps, "

@@ -111,12 +111,6 @@ def finetune_row(runner, row_cfg: Any, workdir, *, preset: str,
                    **_rows_training._strip(tuned)}}  # pylint: disable=protected-access
 
 
-def planned_units_finetune(row_cfg: Any) -> float:
-  return float(sum(_cost.tuning(row_cfg.train, len(row_cfg.learning_rates[o]),
-                                row_cfg.num_seeds)
-                   for o in row_cfg.optimizers))
-
-
 def _per_seed_gap(tuned: Dict[str, dict]) -> np.ndarray:
   """SGD's minus Adam's final validation loss, seed by seed (paired)."""
   return (np.asarray(tuned["sgd_momentum"]["eval_loss"], np.float64)
