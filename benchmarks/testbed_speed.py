@@ -57,6 +57,7 @@ from flax import nnx
 
 import acclip_optax
 from acclip_optax.testbeds import _train
+from acclip_optax.testbeds import _xla_cpu
 from acclip_optax.testbeds import models
 
 _T0 = time.perf_counter()
@@ -210,20 +211,26 @@ def resnet_small_config():
 
 
 class OurStep:
-  """The project's jitted, donated ``train_step`` cycling over fixed batches."""
+  """The project's jitted, donated ``train_step`` cycling over fixed batches.
 
-  def __init__(self, config, data, batches):
+  Compiled with the training loop's CPU options (``_xla_cpu``), or with
+  XLA's defaults when ``xla_defaults`` is true.
+  """
+
+  def __init__(self, config, data, batches, xla_defaults=False):
     self.graphdef, self.tx, self.state, _ = _train.create_train_state(
         config, data)
     step = functools.partial(_train.train_step, graphdef=self.graphdef,
                              tx=self.tx, config=config,
-                             dropout_key=jax.random.key(1),
+                             dropout_key=_train.run_dropout_key(0),
                              learning_rate=None)
     self.batches = [jax.device_put(b) for b in batches]
     # Compiled once, ahead of time: the same executable gives the cost
     # analysis and runs the steps (donated, as in the training loop).
+    self.options = None if xla_defaults else _xla_cpu.compiler_options(
+        config.task)
     self.jitted = jax.jit(step, donate_argnums=(0,)).lower(
-        self.state, self.batches[0]).compile()
+        self.state, self.batches[0]).compile(compiler_options=self.options)
     self.i = 0
     self.num_params = sum(x.size for x in jax.tree.leaves(self.state["params"]))
     self.losses = []
@@ -388,6 +395,11 @@ def bench_testbed(name, config, data, batch_size, n_batches, peak, torch,
     log(f"WARNING: {name}: XLA's FLOP count is {xla / flops:.2f}x the "
         "architecture's; the MFU column rests on the latter")
   fns = {"ours": ours}
+  if ours.options is not None:
+    # The same step with XLA's default kernels, in the same alternation:
+    # what the CPU options (``_xla_cpu``) gain, measured side by side.
+    log(f"{name}: compiling it again with XLA's defaults")
+    fns["ours_xla_defaults"] = OurStep(config, data, host, xla_defaults=True)
   peer_params = None
   if torch is not None:
     peer, peer_params, peer_losses = peer_builder(torch, cfg, host, device)
@@ -405,10 +417,15 @@ def bench_testbed(name, config, data, batch_size, n_batches, peak, torch,
          "peak_flops": peak.flops / med["peak_jax"],
          "ours_per_s": units / med["ours"],
          "ours_mfu": flops / med["ours"] / (peak.flops / med["peak_jax"]),
-         "ours_first_last_loss": [ours.losses[0], ours.losses[-1]]}
+         "ours_first_last_loss": [ours.losses[0], ours.losses[-1]],
+         "xla_cpu_options": ours.options}
+  if "ours_xla_defaults" in med:
+    out["defaults_over_options"] = med["ours_xla_defaults"] / med["ours"]
   if "peer" in fns:
     out.update(
         peer_per_s=units / med["peer"], ratio=med["peer"] / med["ours"],
+        ratio_xla_defaults=(med["peer"] / med["ours_xla_defaults"]
+                            if "ours_xla_defaults" in med else None),
         peer_mfu=flops / med["peer"] / (peak.flops / med["peak_jax"]),
         peer_first_last_loss=[peer_losses[0], peer_losses[-1]])
     if "peak_torch" in med:
@@ -500,16 +517,21 @@ def table(result):
       torch_peak = np.median([t["peak_flops_torch"] for t in tb.values()])
       line += f"; torch.mm: {torch_peak / 1e9:.1f} GFLOP/s"
     lines.append(line)
-  lines += ["", "| testbed | ours | peer | ours / peer | ours ms | peer ms "
+  lines += ["", "| testbed | ours | peer | ours / peer | XLA defaults / "
+            "peer | ours ms | XLA defaults ms | peer ms "
             "| GFLOP/step (XLA/count) | MFU ours | MFU peer |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+  fmt = lambda v, f: "-" if v is None else format(v, f)
   for name, t in tb.items():
     has_peer = "ratio" in t
+    defaults_ms = t["step_s"].get("ours_xla_defaults")
     lines.append(
         f"| {name} | {t['ours_per_s']:,.0f} {t['unit']} | "
         + (f"{t['peer_per_s']:,.0f} {t['unit']} | **{t['ratio']:.2f}** | "
-           if has_peer else "- | - | ")
+           f"{fmt(t.get('ratio_xla_defaults'), '.2f')} | "
+           if has_peer else "- | - | - | ")
         + f"{t['step_s']['ours'] * 1e3:.1f} | "
+        + f"{fmt(defaults_ms and defaults_ms * 1e3, '.1f')} | "
         + (f"{t['step_s']['peer'] * 1e3:.1f} | " if has_peer else "- | ")
         + f"{t['flops_per_step'] / 1e9:.2f} ({t['xla_over_counted']:.2f}) | "
         f"{t['ours_mfu']:.1%} | "
