@@ -73,9 +73,13 @@ def log(msg):
 def alternate(fns, rounds, warmup):
   """Median seconds of each zero-argument ``fn`` (it must block), alternated.
 
-  One round calls every function once, in order; the first ``warmup`` rounds
-  (compilation, caches) are not timed. Alternating step by step exposes all
-  functions to the same machine load, so their ratios hold on a shared CPU.
+  One round calls every function twice in a row and times the second call;
+  the first ``warmup`` rounds (compilation, caches) are not timed.
+  Alternating step by step exposes all functions to the same machine load,
+  so their ratios hold on a shared CPU. The untimed first call keeps one
+  framework's idle threads out of the other's timing: PyTorch's OpenMP
+  workers spin for a few milliseconds after each call, and a 2 ms XLA matmul
+  timed straight after ``torch.mm`` took 4.2 ms (``testbed_ops.py``).
   """
   for _ in range(warmup):
     for fn in fns.values():
@@ -83,6 +87,7 @@ def alternate(fns, rounds, warmup):
   times = {k: [] for k in fns}
   for _ in range(rounds):
     for k, fn in fns.items():
+      fn()
       t = time.perf_counter()
       fn()
       times[k].append(time.perf_counter() - t)
@@ -549,14 +554,29 @@ def table(result):
 
 
 def _pin_threads(threads):
-  """Pins the process to ``threads`` cores (before any backend starts)."""
+  """Pins every thread of the process to ``threads`` cores.
+
+  On Linux ``sched_setaffinity(0, ...)`` moves the calling thread only:
+  threads started earlier (jaxlib starts some at import) keep every core, so
+  each thread listed in ``/proc/self/task`` is pinned; threads started later
+  (XLA's and OpenMP's pools) inherit the mask. (Before this, a
+  ``--threads 1`` run pinned PyTorch to one core and left XLA two.)
+  """
   if not hasattr(os, "sched_getaffinity"):
     return os.cpu_count()
   cores = sorted(os.sched_getaffinity(0))
   if threads > len(cores):
     raise ValueError(f"--threads={threads}: this process may use only "
                      f"{len(cores)} cores")
-  os.sched_setaffinity(0, cores[:threads])
+  allowed = cores[:threads]
+  task_dir = "/proc/self/task"
+  tids = [int(t) for t in os.listdir(task_dir)] if os.path.isdir(
+      task_dir) else [0]
+  for tid in tids:
+    try:
+      os.sched_setaffinity(tid, allowed)
+    except OSError:  # a thread that ended in the meantime
+      pass
   return threads
 
 

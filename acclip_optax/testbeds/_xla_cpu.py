@@ -1,4 +1,4 @@
-"""XLA compiler options for the testbeds' programs on CPU, chosen by measurement.
+"""XLA compiler options for the testbeds' CPU programs, chosen by measurement.
 
 XLA's CPU backend hands some operations to libraries (YNNPACK, oneDNN)
 according to per-program debug options. Its defaults are not the fastest for
@@ -7,9 +7,10 @@ AVX-512), each choice alternated step by step with the default in one
 process (``benchmarks/testbed_speed.py``, ``benchmarks/README.md``):
 
 * **ResNet** (``task="images"``): the default sends convolutions to YNNPACK,
-  whose kernels were 1.5-4x slower than XLA's Eigen convolutions on every
-  ResNet-20 shape (the weight gradient of a 16-channel 3x3 convolution at
-  28x28, batch 128: 60 ms against 15 ms). Elementwise work goes to YNNPACK
+  which ran them on one core: up to 3.2x slower than XLA's Eigen
+  convolutions on the ResNet-20 shapes, equal on a few (the weight gradient
+  of a 16-channel 3x3 convolution at 28x28, batch 128: 62 ms against 20 ms;
+  ``benchmarks/testbed_ops.py``). Elementwise work goes to YNNPACK
   instead: otherwise XLA's fusion copies the cheap chain behind each block's
   output (BatchNorm, residual add, ReLU, recursively through earlier blocks)
   into every consumer, including the transposes that feed the weight
@@ -19,8 +20,8 @@ process (``benchmarks/testbed_speed.py``, ``benchmarks/README.md``):
   matmuls (``xla_cpu_use_onednn``) made tiny BERT's step 1.13x faster (the
   batched attention matmuls on both cores, 2.5 ms against XLA's 4.9 ms on
   one), but are not usable here: the smoke BERT training run died with
-  "Illegal instruction" (SIGILL) in its evaluation step, and XLA cannot
-  store oneDNN programs in JAX's persistent compilation cache.
+  "Illegal instruction" (SIGILL, exit status 132) in its evaluation step,
+  and XLA cannot store oneDNN programs in JAX's persistent compilation cache.
 
 The options only change which kernels compute the same operations (float32
 rounding differs, as between any two matmul libraries). They are experimental
