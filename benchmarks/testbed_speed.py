@@ -449,14 +449,16 @@ SHARE_OPTIMIZERS = {
 
 
 def bench_share(name, config, data, batch_size, rounds, warmup,
-                vocab_size=None):
+                vocab_size=None, peak=None):
   """Update time over gradient + update time, per optimizer, alternated.
 
   The gradient step is the training loss's ``jax.grad`` (dropout on); each
   update is ``tx.update`` + ``optax.apply_updates``, jitted with params and
   state donated as in the loop. ``vocab_size`` overrides the data's (the
   BERT-base model keeps its 30522-token vocabulary; the tiny corpus' ids all
-  lie below it, so its batches stay valid).
+  lie below it, so its batches stay valid). With ``peak`` (a :class:`Peak`)
+  the matmul peak joins the alternation and the gradient step's MFU is
+  reported (its FLOPs counted as for the training step).
   """
   log(f"share {name}: building model (batch {batch_size})")
   batch = jax.device_put(data.train_batch(0, batch_size))
@@ -488,6 +490,8 @@ def bench_share(name, config, data, batch_size, rounds, warmup,
       jax.block_until_ready(box[0])
 
     fns[opt_name] = run
+  if peak is not None:
+    fns["peak_jax"] = peak.jax_fn
   n = sum(x.size for x in jax.tree.leaves(params))
   # One more warm-up round than asked: with one, every update's first timed
   # call was a 10-100x outlier (not a recompilation: the jit cache holds one
@@ -498,7 +502,16 @@ def bench_share(name, config, data, batch_size, rounds, warmup,
   share = {k: med[k] / (med["grad"] + med[k]) for k in SHARE_OPTIMIZERS}
   log(f"share {name}: grad {med['grad'] * 1e3:.1f} ms; " + ", ".join(
       f"{k} {med[k] * 1e3:.1f} ms ({share[k]:.1%})" for k in SHARE_OPTIMIZERS))
-  return {"params": int(n), "batch": batch_size, "step_s": med,
+  out = {}
+  if peak is not None:
+    cfg = _train._bert_config(config, sized.vocab_size)  # pylint: disable=protected-access
+    flops = bert_mlm_flops(cfg, batch_size, batch["input_ids"].shape[1],
+                           batch["mlm_positions"].shape[1])
+    out = {"grad_flops": flops, "peak_flops": peak.flops / med["peak_jax"],
+           "grad_mfu": flops / med["grad"] / (peak.flops / med["peak_jax"])}
+    log(f"share {name}: gradient step {flops / 1e9:.1f} GFLOP, MFU "
+        f"{out['grad_mfu']:.1%}")
+  return {**out, "params": int(n), "batch": batch_size, "step_s": med,
           "spread": {k: spread(v) for k, v in samples.items()},
           "samples_s": samples, "share": share}
 
@@ -542,12 +555,13 @@ def table(result):
         f"{t['ours_mfu']:.1%} | "
         + (f"{t['peer_mfu']:.1%} |" if has_peer else "- |"))
   lines += ["", "Optimizer share of a step, t_update / (t_grad + t_update):",
-            "", "| model | params | grad ms | " + " | ".join(
+            "", "| model | params | grad ms | grad MFU | " + " | ".join(
                 f"{k} ms (share)" for k in SHARE_OPTIMIZERS) + " |",
-            "|---|---|---|" + "---|" * len(SHARE_OPTIMIZERS)]
+            "|---|---|---|---|" + "---|" * len(SHARE_OPTIMIZERS)]
   for name, s in result["share"].items():
+    mfu = f"{s['grad_mfu']:.1%}" if "grad_mfu" in s else "-"
     lines.append(f"| {name} | {s['params'] / 1e6:.1f}M | "
-                 f"{s['step_s']['grad'] * 1e3:.1f} | " + " | ".join(
+                 f"{s['step_s']['grad'] * 1e3:.1f} | {mfu} | " + " | ".join(
                      f"{s['step_s'][k] * 1e3:.1f} ({s['share'][k]:.1%})"
                      for k in SHARE_OPTIMIZERS) + " |")
   return "\n".join(lines)
@@ -642,12 +656,13 @@ def main(argv=None):
         torch, device, rounds, args.warmup)
   if "share" in only:
     result["share"]["bert_tiny (batch 32)"] = bench_share(
-        "bert_tiny", bert_tiny_config(), bert_data, 32, rounds, args.warmup)
+        "bert_tiny", bert_tiny_config(), bert_data, 32, rounds, args.warmup,
+        peak=peak)
     base = bert_tiny_config()
     base.model_size = "base-12"
     result["share"][f"bert_base12 (batch {base_batch})"] = bench_share(
         "bert_base12", base, bert_data, base_batch,
-        max(3, rounds // 2), 1, vocab_size=30522)
+        max(3, rounds // 2), 1, vocab_size=30522, peak=peak)
   result["load_average_end"] = os.getloadavg()
   text = table(result)
   (out_dir / "testbed_speed.json").write_text(json.dumps(result, indent=2))

@@ -15,7 +15,7 @@ process (``benchmarks/testbed_speed.py``, ``benchmarks/README.md``):
   output (BatchNorm, residual add, ReLU, recursively through earlier blocks)
   into every consumer, including the transposes that feed the weight
   gradients (one transpose read 20 operands and took 40 ms). Whole step:
-  1.8x faster than the default.
+  1.8-1.9x faster than the default.
 * **BERT** (``task="mlm"``/``"classify"``): XLA's defaults. oneDNN
   matmuls (``xla_cpu_use_onednn``) made tiny BERT's step 1.13x faster (the
   batched attention matmuls on both cores, 2.5 ms against XLA's 4.9 ms on
