@@ -23,8 +23,8 @@ Measures, in one process (not a test):
 
 Every time is the median over the timed rounds, after warm-up rounds that
 include compilation. Both frameworks are held to the same CPU threads
-(``--threads``: the process is pinned to that many cores and
-``torch.set_num_threads`` is set).
+(``--threads``: the process is pinned to that many cores before JAX starts,
+and ``torch.set_num_threads`` is set; by default every core it may use).
 
   python benchmarks/testbed_speed.py --quick            # ~2 min, idle 2 cores
   python benchmarks/testbed_speed.py --out DIR          # the full run
@@ -605,7 +605,10 @@ def main(argv=None):
                       help="timed rounds (default 20; 3 with --quick)")
   parser.add_argument("--warmup", type=int, default=None,
                       help="untimed rounds first (default 2; 1 with --quick)")
-  parser.add_argument("--threads", type=int, default=2)
+  parser.add_argument("--threads", type=int, default=None,
+                      help="pin the process to this many cores and give "
+                      "PyTorch as many threads (default: every core the "
+                      "process may use, no pinning)")
   parser.add_argument("--base_batch", type=int, default=None,
                       help="BERT-base share batch (default 4; 1 with --quick)")
   parser.add_argument("--no_peer", action="store_true")
@@ -623,8 +626,12 @@ def main(argv=None):
   if bad:
     raise ValueError(f"--only={args.only!r}: unknown {sorted(bad)}; allowed: "
                      "bert_tiny, resnet_small, share")
-  if jax.default_backend() == "cpu":
+  if args.threads is not None:
+    # Before JAX starts a backend: XLA sizes its CPU thread pool then.
     _pin_threads(args.threads)
+  else:
+    args.threads = (len(os.sched_getaffinity(0))
+                    if hasattr(os, "sched_getaffinity") else os.cpu_count())
   out_dir = pathlib.Path(args.out)
   out_dir.mkdir(parents=True, exist_ok=True)
   torch, device = (None, None) if args.no_peer else import_torch(args.threads)

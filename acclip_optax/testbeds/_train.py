@@ -279,7 +279,9 @@ def programs(config, dataset, mesh) -> Programs:
   see only :func:`static_config`, so a runtime field cannot leak into them.
   """
   static = static_config(config)
+  compiler_options = _xla_cpu.compiler_options(static.task)
   key = (json.dumps(static.to_dict(), sort_keys=True, default=str),
+         tuple(sorted((compiler_options or {}).items())),
          getattr(dataset, "vocab_size", None),
          getattr(dataset, "num_classes", None),
          tuple(getattr(dataset, "image_shape", ()) or ()), mesh)
@@ -316,16 +318,16 @@ def programs(config, dataset, mesh) -> Programs:
       jax.eval_shape(init_fn, jax.random.key(0, impl="rbg")), mesh,
       fsdp=static.get("fsdp", False))
   batch_sharding = _sharding.batch_sharding(mesh)
-  # Library kernels chosen per model family on CPU (_xla_cpu: measured).
-  options = _xla_cpu.compiler_options(static.task)
+  # Library kernels chosen per model family on CPU (_xla_cpu: measured);
+  # the keyword only when there are options (older jax.jit has none).
+  options: Dict[str, Any] = {} if compiler_options is None else {
+      "compiler_options": compiler_options}
   train = jax.jit(
       functools.partial(train_step, graphdef=graphdef, config=static),
       in_shardings=(shardings, batch_sharding, None, None),
-      out_shardings=(shardings, None), donate_argnums=(0,),
-      compiler_options=options)
+      out_shardings=(shardings, None), donate_argnums=(0,), **options)
   evaluate_fn = jax.jit(functools.partial(eval_step, graphdef=graphdef,
-                                          config=static),
-                        compiler_options=options)
+                                          config=static), **options)
   found = Programs(graphdef, tx, init_fn, shardings, train, evaluate_fn)
   _PROGRAMS[key] = found
   while len(_PROGRAMS) > _MAX_PROGRAMS:
@@ -369,13 +371,17 @@ def _all_finite(*trees) -> jax.Array:
 def run_dropout_key(seed: int) -> jax.Array:
   """The dropout key of a run with ``seed`` (folded with each step).
 
-  An ``rbg`` key: its bits come from XLA's ``RngBitGenerator``, one
+  On CPU an ``rbg`` key: its bits come from XLA's ``RngBitGenerator``, one
   materialised array per dropout layer, where threefry's are a chain of
   cheap integer ops that XLA's CPU fusion recomputes in every consumer (the
-  forward mask and the backward one). Tiny BERT's training step: 2% faster
-  with oneDNN matmuls, 4% with XLA's defaults (``benchmarks/README.md``).
+  forward mask and the backward one): tiny BERT's training step 1.04x
+  faster. Elsewhere threefry, JAX's default: ``rbg`` streams differ across
+  backends and do not shard efficiently. The key is rebuilt from the seed,
+  not checkpointed: a run with dropout that is resumed by a version with a
+  different key continues with other masks.
   """
-  return jax.random.key(seed + 1, impl="rbg")
+  impl = "rbg" if jax.default_backend() == "cpu" else "threefry2x32"
+  return jax.random.key(seed + 1, impl=impl)
 
 
 def train_step(state, batch, dropout_key, learning_rate, *, graphdef, config,

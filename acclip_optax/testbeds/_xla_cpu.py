@@ -7,15 +7,15 @@ AVX-512), each choice alternated step by step with the default in one
 process (``benchmarks/testbed_speed.py``, ``benchmarks/README.md``):
 
 * **ResNet** (``task="images"``): the default sends convolutions to YNNPACK,
-  which ran them on one core: up to 3.2x slower than XLA's Eigen
+  which ran them on one core: up to 3.5x slower than XLA's Eigen
   convolutions on the ResNet-20 shapes, equal on a few (the weight gradient
-  of a 16-channel 3x3 convolution at 28x28, batch 128: 62 ms against 20 ms;
+  of a 16-channel 3x3 convolution at 28x28, batch 128: 71 ms against 21 ms;
   ``benchmarks/testbed_ops.py``). Elementwise work goes to YNNPACK
   instead: otherwise XLA's fusion copies the cheap chain behind each block's
   output (BatchNorm, residual add, ReLU, recursively through earlier blocks)
   into every consumer, including the transposes that feed the weight
   gradients (one transpose read 20 operands and took 40 ms). Whole step:
-  1.8-1.9x faster than the default.
+  1.8-2.0x faster than the default.
 * **BERT** (``task="mlm"``/``"classify"``): XLA's defaults. oneDNN
   matmuls (``xla_cpu_use_onednn``) made tiny BERT's step 1.13x faster (the
   batched attention matmuls on both cores, 2.5 ms against XLA's 4.9 ms on
@@ -73,13 +73,13 @@ def accepted(options: tuple) -> bool:
   """Whether this jaxlib compiles a small program with ``options`` (cached).
 
   ``options`` is a tuple of ``(name, value)`` pairs. A refusal (an unknown
-  option or value, an older ``jax.jit`` without ``compiler_options``) is
-  logged once as a warning.
+  option or value; a ``jax.jit`` without ``compiler_options``) is logged
+  once as a warning.
   """
   x = jnp.ones((8, 8), jnp.float32)
   try:
-    jax.jit(lambda a: jnp.tanh(a @ a).sum()).lower(x).compile(
-        compiler_options=dict(options))
+    jax.jit(lambda a: jnp.tanh(a @ a).sum(),
+            compiler_options=dict(options)).lower(x).compile()
   except Exception as e:  # pylint: disable=broad-except
     # jaxlib raises its own runtime error type for a refused option (and
     # TypeError where compile() has no such argument); either way the

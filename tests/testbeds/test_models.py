@@ -233,29 +233,6 @@ def test_mlm_loss_reads_only_masked_positions():
   np.testing.assert_allclose(float(loss2), float(loss), rtol=1e-6)
 
 
-def test_tied_logits_and_their_gradients_match_numpy():
-  """The MLM head's tied projection (custom backward pass) against float64."""
-  from acclip_optax.testbeds.models import _bert  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  x = rng.standard_normal((3, 5, 16)).astype(np.float32)
-  table = rng.standard_normal((40, 16)).astype(np.float32)
-  w = rng.standard_normal((3, 5, 40)).astype(np.float32)
-  loss = lambda x, t, w: jnp.sum(jnp.sin(_bert.tied_logits(x, t)) * w)
-  value, (gx, gt) = jax.jit(jax.value_and_grad(loss, (0, 1)))(x, table, w)
-  x64, t64 = x.astype(np.float64), table.astype(np.float64)
-  logits = x64 @ t64.T
-  g = np.cos(logits) * w  # d loss / d logits
-  np.testing.assert_allclose(float(value), np.sum(np.sin(logits) * w),
-                             rtol=1e-5)
-  np.testing.assert_allclose(gx, g @ t64, rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(gt, np.einsum("bpv,bpd->vd", g, x64),
-                             rtol=1e-4, atol=1e-4)
-  # Per-example gradients (the noise diagnostics vmap them) agree too.
-  per = jax.vmap(jax.grad(loss, 1), (0, None, 0))(x[:, None], table,
-                                                  w[:, None])
-  np.testing.assert_allclose(np.sum(per, axis=0), gt, rtol=1e-4, atol=1e-4)
-
-
 def test_batchnorm_eval_uses_running_statistics():
   net = models.ResNet(models.resnet_config("micro"), rngs=_rngs())
   x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (8, 28, 28, 1))
