@@ -21,7 +21,6 @@ Both frameworks use ``--threads`` cores (default 2; the process is pinned).
 import argparse
 import json
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -52,28 +51,16 @@ MATMULS = [
 ]
 
 
-def alternate(fns, rounds, warmup=3):
+def alternate(fns, rounds):
   """Median seconds of each zero-argument blocking function, alternated.
 
-  A round runs each function in a block: two untimed calls, then ``inner``
-  timed ones. Right after a PyTorch call its OpenMP threads keep spinning
-  for a few milliseconds and slow whatever runs next (a 2 ms XLA matmul took
-  4.2 ms straight after ``torch.mm``); the untimed calls absorb that.
+  A round runs each function in a block: two untimed calls, then five timed
+  ones (``testbed_speed.alternate``). Right after a PyTorch call its OpenMP
+  threads keep spinning for a few milliseconds and slow whatever runs next
+  (a 2 ms XLA matmul took 4.2 ms straight after ``torch.mm``); the untimed
+  calls absorb that.
   """
-  inner = 5
-  for _ in range(warmup):
-    for fn in fns.values():
-      fn()
-  times = {k: [] for k in fns}
-  for _ in range(rounds):
-    for k, fn in fns.items():
-      fn()
-      fn()
-      for _ in range(inner):
-        t = time.perf_counter()
-        fn()
-        times[k].append(time.perf_counter() - t)
-  return {k: float(np.median(v)) for k, v in times.items()}
+  return testbed_speed.alternate(fns, rounds, warmup=3, settle=2, inner=5)[0]
 
 
 def conv_rows(torch, rounds):

@@ -70,11 +70,12 @@ def log(msg):
 # ------------------------------------------------------------- timing ---
 
 
-def alternate(fns, rounds, warmup):
+def alternate(fns, rounds, warmup, settle=1, inner=1):
   """Median seconds of each zero-argument ``fn`` (it must block), alternated.
 
-  One round calls every function twice in a row and times the second call;
-  the first ``warmup`` rounds (compilation, caches) are not timed.
+  One round calls every function ``settle`` times untimed, then ``inner``
+  times timed, in a row (by default twice, the second call timed); the
+  first ``warmup`` rounds (compilation, caches) are not timed.
   Alternating step by step exposes all functions to the same machine load,
   so their ratios hold on a shared CPU. The untimed first call keeps one
   framework's idle threads out of the other's timing: PyTorch's OpenMP
@@ -87,10 +88,12 @@ def alternate(fns, rounds, warmup):
   times = {k: [] for k in fns}
   for _ in range(rounds):
     for k, fn in fns.items():
-      fn()
-      t = time.perf_counter()
-      fn()
-      times[k].append(time.perf_counter() - t)
+      for _ in range(settle):
+        fn()
+      for _ in range(inner):
+        t = time.perf_counter()
+        fn()
+        times[k].append(time.perf_counter() - t)
   return {k: float(np.median(v)) for k, v in times.items()}, times
 
 
