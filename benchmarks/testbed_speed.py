@@ -510,8 +510,9 @@ def bench_share(name, config, data, batch_size, rounds, warmup,
     cfg = _train._bert_config(config, sized.vocab_size)  # pylint: disable=protected-access
     flops = bert_mlm_flops(cfg, batch_size, batch["input_ids"].shape[1],
                            batch["mlm_positions"].shape[1])
-    out = {"grad_flops": flops, "peak_flops": peak.flops / med["peak_jax"],
-           "grad_mfu": flops / med["grad"] / (peak.flops / med["peak_jax"])}
+    peak_flops = peak.flops / med["peak_jax"]
+    out = {"grad_flops": flops, "peak_flops": peak_flops,
+           "grad_mfu": flops / med["grad"] / peak_flops}
     log(f"share {name}: gradient step {flops / 1e9:.1f} GFLOP, MFU "
         f"{out['grad_mfu']:.1%}")
   return {**out, "params": int(n), "batch": batch_size, "step_s": med,
@@ -570,6 +571,13 @@ def table(result):
   return "\n".join(lines)
 
 
+def _usable_cores():
+  """The cores this process may run on (all of them where unknown)."""
+  if not hasattr(os, "sched_getaffinity"):
+    return list(range(os.cpu_count() or 1))
+  return sorted(os.sched_getaffinity(0))
+
+
 def _pin_threads(threads):
   """Pins every thread of the process to ``threads`` cores.
 
@@ -579,9 +587,9 @@ def _pin_threads(threads):
   (XLA's and OpenMP's pools) inherit the mask. (Before this, a
   ``--threads 1`` run pinned PyTorch to one core and left XLA two.)
   """
-  if not hasattr(os, "sched_getaffinity"):
-    return os.cpu_count()
-  cores = sorted(os.sched_getaffinity(0))
+  if not hasattr(os, "sched_setaffinity"):
+    return threads
+  cores = _usable_cores()
   if threads > len(cores):
     raise ValueError(f"--threads={threads}: this process may use only "
                      f"{len(cores)} cores")
@@ -633,8 +641,7 @@ def main(argv=None):
     # Before JAX starts a backend: XLA sizes its CPU thread pool then.
     _pin_threads(args.threads)
   else:
-    args.threads = (len(os.sched_getaffinity(0))
-                    if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    args.threads = len(_usable_cores())
   out_dir = pathlib.Path(args.out)
   out_dir.mkdir(parents=True, exist_ok=True)
   torch, device = (None, None) if args.no_peer else import_torch(args.threads)

@@ -82,8 +82,8 @@ def accepted(options: tuple) -> bool:
             compiler_options=dict(options)).lower(x).compile()
   except Exception as e:  # pylint: disable=broad-except
     # jaxlib raises its own runtime error type for a refused option (and
-    # TypeError where compile() has no such argument); either way the
-    # program compiles with XLA's defaults instead.
+    # TypeError where jax.jit has no such argument); either way the
+    # programs compile with XLA's defaults instead.
     logging.warning("XLA refused the testbeds' CPU options %s (%s); using "
                     "XLA's defaults", dict(options), str(e).splitlines()[0])
     return False

@@ -17,6 +17,14 @@ pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu",
                                 reason="CPU compiler options")
 
 
+def _dataset(config):
+  """``config``'s real dataset; a missing one fails the test, by name."""
+  try:
+    return _train.create_dataset(config)
+  except data_lib.DatasetMissingError as e:
+    pytest.fail(str(e))
+
+
 def test_options_per_model_family_on_cpu_only(monkeypatch):
   monkeypatch.delenv(_xla_cpu.ENV, raising=False)
   accepted = _xla_cpu.accepted(tuple(sorted(_xla_cpu.RESNET.items())))
@@ -50,10 +58,7 @@ def _grad_program(name, options):
   """
   config = load_example_module("train", name).get_config()
   config.dropout_rate = 0.0
-  try:
-    data = _train.create_dataset(config)
-  except data_lib.DatasetMissingError as e:
-    pytest.fail(str(e))
+  data = _dataset(config)
   graphdef, _, state, _ = _train.create_train_state(config, data)
   batch = jax.device_put(data.train_batch(0, 16))
 
@@ -84,10 +89,10 @@ def test_resnet_options_change_the_kernels_not_the_gradient():
   want = [np.asarray(w, np.float64) for w in jax.tree.leaves(default(params))]
   assert len(got) == len(want)
   # Relative to each leaf's largest entry, floored at a millionth of the
-  # largest gradient entry of the model (some leaves are zero in exact
-  # arithmetic, e.g. BERT's key biases, and hold rounding noise only).
+  # largest gradient entry of the model (a leaf that is zero in exact
+  # arithmetic holds rounding noise only).
   floor = 1e-6 * max(np.abs(w).max() for w in want)
-  for g, w in zip(got, want):
+  for g, w in zip(got, want, strict=True):
     scale = max(np.abs(w).max(), floor)
     np.testing.assert_allclose(g / scale, w / scale, rtol=0, atol=2e-5)
 
@@ -115,10 +120,7 @@ def test_training_programs_use_the_options(monkeypatch):
     return real_jit(fn, *args, **kwargs)
 
   config = load_example_module("train", "smoke_resnet").get_config()
-  try:
-    data = _train.create_dataset(config)
-  except data_lib.DatasetMissingError as e:
-    pytest.fail(str(e))
+  data = _dataset(config)
   monkeypatch.setattr(_train, "_PROGRAMS", collections.OrderedDict())
   monkeypatch.setattr(_train.jax, "jit", spy)
   _train.create_train_state(config, data)
@@ -128,9 +130,5 @@ def test_training_programs_use_the_options(monkeypatch):
   # BERT's programs get no options (XLA's defaults).
   seen.clear()
   bert = load_example_module("train", "smoke_bert").get_config()
-  try:
-    bert_data = _train.create_dataset(bert)
-  except data_lib.DatasetMissingError as e:
-    pytest.fail(str(e))
-  _train.create_train_state(bert, bert_data)
+  _train.create_train_state(bert, _dataset(bert))
   assert seen and all(o is None for o in seen), seen
